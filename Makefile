@@ -1,0 +1,40 @@
+# Airlock: the two commands the README promises are `make demo` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)/include
+PYTEST := $(PY) -m pytest
+
+.PHONY: setup up down status demo test test-unit test-dags test-integration test-e2e bench clean
+
+setup:            ## install what is missing (idempotent)
+	@scripts/setup.sh
+
+up: setup         ## start the embedded local stack on 127.0.0.1
+	@$(PY) -m airlock.stack up
+
+down:             ## stop exactly what `make up` started
+	@[ -x $(PY) ] && $(PY) -m airlock.stack down || true
+
+status:           ## what runs, its health and memory
+	@$(PY) -m airlock.stack status
+
+demo: setup       ## the whole lifecycle, end to end, on the local stack
+	@$(PY) -m airlock.demo
+
+test: setup       ## unit, DAG integrity, integration and end-to-end tests
+	@$(PYTEST) tests/unit tests/dags tests/integration tests/e2e
+
+test-unit:
+	@$(PYTEST) tests/unit
+
+test-dags:
+	@$(PYTEST) tests/dags
+
+test-integration:
+	@$(PYTEST) -m integration tests
+
+test-e2e:
+	@$(PYTEST) -m e2e tests
+
+clean: down       ## remove the local stack's state (data, logs, secrets)
+	rm -rf .airlock

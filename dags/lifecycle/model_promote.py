@@ -1,0 +1,98 @@
+"""
+### model_promote: roll a passing version onto the serving fleet
+
+Scheduled by the `airlock_verdict` Asset (a pass from `model_evaluate`)
+unless `promotion.auto_promote` is false, and triggerable by hand for a given
+model and digest (the version must carry a `pass` verdict).
+
+1. **resolve** — the model version to promote and the current champion.
+2. **approval** — a Human-in-the-loop *Approve / Reject* step when the policy
+   asks for it (`promotion.require_approval`, `promotion.approval_models`)
+   or the `require_approval` Param is set. A rejection ends the run with the
+   fleet and the champion untouched.
+3. **rollout** — one node at a time, the first as canary: stage and verify the
+   weights, drain in HAProxy, restart on the new version, health, smoke
+   prompt, ready. The canary is baked (error rate, TTFT p95 against the rest
+   of the fleet) before the others move. Any failure puts every touched node
+   back on the previous version from its local cache. One rollout at a time
+   across `model_promote` and `model_rollback`; a second is refused.
+4. **finalize** — only now: `previous` gets the old champion, `champion` the
+   new version, and the rollout history is recorded on the model version.
+
+Runbooks: `docs/runbooks/failed-promotion.md`, `docs/runbooks/stuck-rollout.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, get_current_context, task
+
+from lifecycle.common import VERDICT, cfg
+
+
+@dag(
+    dag_id="model_promote",
+    schedule=[VERDICT] if cfg().promotion.auto_promote else None,
+    catchup=False,
+    max_active_runs=1,
+    tags=["airlock", "promote"],
+    doc_md=__doc__,
+    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    params={
+        "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+        "digest": Param("", type="string", pattern=r"^([0-9a-f]{64})?$",
+                        description="Digest of a version with a pass verdict (filled by the Asset when scheduled)."),
+        "require_approval": Param(False, type="boolean", description="Ask a human before touching the fleet."),
+    },
+)
+def model_promote():
+    from airlock import promotion
+
+    @task
+    def resolve() -> dict:
+        ctx = get_current_context()
+        model, digest = ctx["params"]["model"], ctx["params"]["digest"]
+        for evs in (ctx.get("triggering_asset_events") or {}).values():
+            if evs:
+                model, digest = evs[-1].extra.get("model", model), evs[-1].extra.get("digest", digest)
+        return promotion.resolve_promotion(cfg(), model, digest)
+
+    @task.branch
+    def approval_needed(target: dict) -> str:
+        ask = promotion.needs_approval(cfg(), target["model"], bool(get_current_context()["params"]["require_approval"]))
+        return "approve" if ask else "no_approval_needed"
+
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Promote {{ ti.xcom_pull(task_ids='resolve')['model'] }} "
+                "v{{ ti.xcom_pull(task_ids='resolve')['version'] }} to the fleet?",
+        body="Candidate digest `{{ ti.xcom_pull(task_ids='resolve')['digest'] }}` passed evaluation. "
+             "Its report is on the MLflow model version. Approve to start the rolling restart.",
+        ignore_downstream_trigger_rules=True,
+        execution_timeout=timedelta(days=2),
+        retries=0,
+    )
+    skip = EmptyOperator(task_id="no_approval_needed")
+
+    @task(retries=0, trigger_rule="none_failed_min_one_success")
+    def rollout(target: dict) -> dict:
+        return promotion.execute(cfg(), target, "promote")
+
+    @task
+    def finalize(target: dict, history: dict) -> dict:
+        return promotion.finalize(cfg(), target, history)
+
+    target = resolve()
+    approval_needed(target) >> [approve, skip]
+    history = rollout(target)
+    [approve, skip] >> history
+    finalize(target, history)
+
+
+promote_dag = model_promote()
+
+if __name__ == "__main__":
+    promote_dag.test()

@@ -1,0 +1,304 @@
+"""The one configuration file (``airlock.yaml``) as typed, validated models.
+
+Why one file: operators tune the registry, the fleet, the gates and the policy in
+one place, and every process (Airflow tasks, the stack tool, tests) reads the
+same thing. Any key can be overridden by an environment variable
+``AIRLOCK__<SECTION>__<KEY>`` (nested with ``__``), whose value is parsed as YAML,
+so ``AIRLOCK__FLEET__SIZE=3`` is an int and ``AIRLOCK__POLICY__TRUSTED_ORGS=[a,b]``
+a list. Secrets never live here: they come from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "AIRLOCK__"
+CONFIG_ENV = "AIRLOCK_CONFIG"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "airlock.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the file and the bad key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistryConfig(_Model):
+    endpoint_url: str = "http://127.0.0.1:8333"
+    bucket: str = "airlock-registry"
+    region: str = "us-east-1"
+    multipart_chunk_mb: int = Field(32, ge=5, le=512)
+    max_concurrency: int = Field(4, ge=1, le=64)
+
+
+class MlflowConfig(_Model):
+    tracking_uri: str = "http://127.0.0.1:5000"
+    artifact_bucket: str = "airlock-mlflow"
+    workers: int = Field(1, ge=1, le=16)
+
+
+class AirflowConfig(_Model):
+    url: str = "http://127.0.0.1:8080"
+    parallelism: int = Field(4, ge=1, le=64)
+
+
+class PolicyConfig(_Model):
+    """Admission rules applied before any byte is stored."""
+
+    weight_suffixes: list[str] = [".safetensors"]
+    pickle_suffixes: list[str] = [".bin", ".pt", ".pth", ".pkl", ".ckpt", ".pickle"]
+    pickle_exceptions: list[str] = Field(
+        default_factory=list,
+        description="'<repo or name>:<path>' entries allowed despite a pickle suffix",
+    )
+    max_total_gb: float = Field(200.0, gt=0)
+    trusted_orgs: list[str] = Field(default_factory=list, description="empty: any org")
+    licenses: list[str] = Field(default_factory=list, description="empty: any licence")
+
+
+class SeaweedConfig(_Model):
+    s3_port: int = 8333
+    master_port: int = 9333
+    volume_port: int = 8340
+    filer_port: int = 8888
+    admin_port: int = 23646
+    webdav_port: int = 7333
+
+
+class ServingConfig(_Model):
+    """How a node's vLLM server is started (the ``process`` driver)."""
+
+    python: Path = Path(".venv-serve/bin/python")
+    served_model_name: str = "airlock"
+    max_model_len: int = Field(512, ge=16)
+    dtype: str = "float32"
+    kv_cache_gib: int = Field(1, ge=1)
+    extra_args: list[str] = ["--enforce-eager"]
+    startup_timeout_s: float = Field(300, gt=0)
+
+
+class NodeConfig(_Model):
+    name: str
+    driver: Literal["process", "docker", "systemd"] = "process"
+    host: str = "127.0.0.1"
+    port: int
+    haproxy_server: str | None = None
+    model_dir: Path | None = None
+    cpus: str = Field("nobind", description="process driver on CPU: VLLM_CPU_OMP_THREADS_BIND "
+                      "('nobind', 'auto', or cores such as '0-3')")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or not v.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("node names use letters, digits, '-' and '_' only")
+        return v
+
+
+class FleetConfig(_Model):
+    """The serving fleet. ``nodes`` lists them explicitly; when empty, ``size``
+    nodes named node1..nodeN are derived on ports ``base_port+1``..``+N``."""
+
+    size: int = Field(2, ge=1, le=32)
+    base_port: int = 8110
+    backend: str = "airlock"
+    nodes: list[NodeConfig] = Field(default_factory=list)
+
+    def resolved_nodes(self) -> list[NodeConfig]:
+        if self.nodes:
+            return list(self.nodes)
+        return [
+            NodeConfig(name=f"node{i}", port=self.base_port + i, haproxy_server=f"node{i}")
+            for i in range(1, self.size + 1)
+        ]
+
+
+class SuiteConfig(_Model):
+    """One accuracy suite: lm-eval task names, judged per task on one metric."""
+
+    tasks: list[str]
+    builtin_private: bool = Field(False, description="include Airlock's private arithmetic tasks")
+    include_paths: list[Path] = Field(default_factory=list, description="folders of private task YAMLs")
+    metrics: dict[str, str] = Field(default_factory=dict, description="task -> metric key (default: first)")
+    expected_samples: dict[str, int] = Field(default_factory=dict, description="task -> sample count (GX gate)")
+    num_fewshot: int | None = None
+    limit: int | None = Field(None, ge=1)
+
+
+class EvaluationConfig(_Model):
+    default_suite: str = "private"
+    suites: dict[str, SuiteConfig] = Field(default_factory=lambda: {"private": SuiteConfig(
+        tasks=["airlock_arith_gen", "airlock_arith_mc"], builtin_private=True,
+        metrics={"airlock_arith_gen": "exact_match,strip", "airlock_arith_mc": "acc,none"},
+        expected_samples={"airlock_arith_gen": 50, "airlock_arith_mc": 50})})
+    staging: NodeConfig = NodeConfig(name="staging", port=8120)
+    num_concurrent: int = Field(4, ge=1, le=64)
+    chat: bool = Field(False, description="use local-chat-completions instead of local-completions")
+
+    @field_validator("suites")
+    @classmethod
+    def _non_empty(cls, v: dict[str, SuiteConfig]) -> dict[str, SuiteConfig]:
+        if not v:
+            raise ValueError("at least one suite is required")
+        return v
+
+
+class BenchmarkConfig(_Model):
+    """vLLM's serve benchmark, run once per sweep point against the node."""
+
+    concurrencies: list[int] = Field(default_factory=lambda: [1, 4, 16], min_length=1)
+    num_prompts: int = Field(50, ge=1)
+    input_len: int = Field(64, ge=1)
+    output_len: int = Field(32, ge=1)
+    slo_ttft_ms: float = Field(1000, gt=0)
+    slo_tpot_ms: float = Field(200, gt=0)
+    timeout_s: float = Field(600, gt=0)
+
+
+class VerdictConfig(_Model):
+    """How a candidate is judged against the champion (or the floors)."""
+
+    min_effect: float = Field(0.25, gt=0, le=1, description="smallest true accuracy drop the gate must catch")
+    tolerance_fraction: float = Field(0.5, gt=0, le=1, description="an observed drop counts above min_effect x this")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level")
+    bootstrap_samples: int = Field(2000, ge=100)
+    default_floor: float = Field(0.5, ge=0, le=1, description="absolute floor per task with no champion")
+    floors: dict[str, float] = Field(default_factory=dict)
+    max_throughput_drop_pct: float = Field(30, ge=0)
+    max_latency_increase_pct: float = Field(50, ge=0)
+
+
+class BalancerConfig(_Model):
+    frontend_port: int = 8100
+    stats_port: int = 8404
+    socket: Path | None = Field(None, description="HAProxy admin socket; default <state_dir>/run/haproxy.sock")
+
+
+class BakeConfig(_Model):
+    """Canary bake: watch the canary against the rest of the fleet."""
+
+    seconds: float = Field(20, ge=0)
+    interval_s: float = Field(2, gt=0)
+    min_requests: int = Field(5, ge=0, description="fewer canary requests: the signal is too thin to judge")
+    require_traffic: bool = Field(False, description="fail the bake when traffic stays under min_requests")
+    max_error_rate: float = Field(0.02, ge=0, le=1)
+    max_ttft_p95_increase_pct: float = Field(100, ge=0, description="canary vs rest of fleet")
+    min_ttft_p95_delta_ms: float = Field(250, ge=0, description="ignore relative rises smaller than this")
+    max_ttft_p95_ms: float | None = Field(None, gt=0, description="absolute ceiling, optional")
+    prometheus_url: str | None = Field(None, description="query Prometheus instead of scraping nodes")
+
+
+class PromotionConfig(_Model):
+    auto_promote: bool = Field(True, description="promote on every pass verdict; false: only by hand")
+    require_approval: bool = False
+    approval_models: list[str] = Field(default_factory=list, description="models that always need approval")
+    smoke_prompt: str = "Question: What is 12 plus 30?\nAnswer:"
+    smoke_max_tokens: int = Field(4, ge=1)
+    warmup_requests: int = Field(5, ge=1, description="smoke prompts before a node takes traffic (first is checked)")
+    drain_timeout_s: float = Field(120, gt=0)
+    lock_wait_s: float = Field(0, ge=0, description="0: a second rollout is refused at once")
+    bake: BakeConfig = BakeConfig()
+
+
+class StackConfig(_Model):
+    """The embedded local stack (``make up``); everything binds to 127.0.0.1."""
+
+    state_dir: Path = Path(".airlock")
+    seaweedfs: SeaweedConfig = SeaweedConfig()
+    mlflow_port: int = 5000
+    airflow_port: int = 8080
+    airflow_db: str = Field("sqlite", description="'sqlite' or a SQLAlchemy URL")
+    olah_port: int = 8090
+    startup_timeout_s: float = Field(180, gt=0)
+
+
+class AirlockConfig(_Model):
+    registry: RegistryConfig = RegistryConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    policy: PolicyConfig = PolicyConfig()
+    serving: ServingConfig = ServingConfig()
+    fleet: FleetConfig = FleetConfig()
+    balancer: BalancerConfig = BalancerConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+    verdict: VerdictConfig = VerdictConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    stack: StackConfig = StackConfig()
+    root: Path = Field(REPO_ROOT, description="folder relative paths are resolved against")
+
+    def path(self, p: Path | str) -> Path:
+        """Resolve a configured path against the config file's folder."""
+        p = Path(p)
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.stack.state_dir)
+
+    @property
+    def haproxy_socket(self) -> Path:
+        return self.path(self.balancer.socket) if self.balancer.socket else self.state_dir / "run" / "haproxy.sock"
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    defaults: dict[str, Any] | None = None
+    for key, raw in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        node, default = data, None
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                # A section the file leaves out: start from its defaults, so that
+                # AIRLOCK__EVALUATION__STAGING__PORT keeps the staging node's name.
+                if defaults is None:
+                    defaults = AirlockConfig().model_dump(mode="json", exclude={"root"})
+                default = defaults
+                for p in parts[: i + 1]:
+                    default = default.get(p) if isinstance(default, dict) else None
+                child = dict(default) if isinstance(default, dict) else {}
+                node[part] = child
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {key}: not a valid value ({exc})") from exc
+    return data
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> AirlockConfig:
+    """Load and validate the config; raise :class:`ConfigError` naming the bad key.
+
+    ``path`` defaults to ``$AIRLOCK_CONFIG`` or the repository's ``airlock.yaml``.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    cfg_path = Path(path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        data = yaml.safe_load(cfg_path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {cfg_path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cfg_path}: the top level must be a mapping")
+    data = _apply_env(data, environ)
+    data.setdefault("root", str(cfg_path.resolve().parent))
+    try:
+        return AirlockConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{cfg_path}: invalid configuration: {problems}") from None

@@ -1,0 +1,113 @@
+"""``make demo``: the whole lifecycle on the embedded stack, end to end.
+
+Brings the stack up, builds the factory's ``good`` model, publishes it on the
+hub mirror as ``airlock-demo/tiny-good``, then triggers the lifecycle DAGs
+through Airflow's REST API (as a UI click would) and waits for each. Prints
+the verdict, where the reports are, and the Airflow and MLflow URLs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from airlock.config import load_config
+from airlock.factory import tinymodel, upstream
+from airlock.stack import cli
+from airlock.stack.airflow_client import AirflowClient
+from airlock.stack.services import LocalStack
+
+DEMO_REPO = "airlock-demo/tiny-good"
+DEMO_MODEL = "airlock-demo"
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main() -> int:
+    cfg = load_config()
+    stack = LocalStack(cfg)
+    say("== 1/3 stack")
+    if cli.up(stack) != 0:
+        return 1
+    say("== 2/3 upstream: the factory's 'good' model on the hub mirror")
+    t0 = time.monotonic()
+    variant = tinymodel.build_variant("good", stack.paths.state / "factory")
+    sha = upstream.publish_git(variant, stack.paths.state / "hub" / "mirrors", DEMO_REPO)
+    say(f"  {DEMO_REPO}@main = {sha[:12]} ({time.monotonic() - t0:.0f}s)")
+
+    say("== 3/3 lifecycle through Airflow")
+    af = AirflowClient(stack.airflow_url, "admin", cli.airflow_password(stack) or "")
+    for dag_id in ("model_intake", "model_evaluate", "model_promote"):
+        af.wait_dag(dag_id, timeout=180)
+    known_eval = af.run_ids("model_evaluate")
+    known_promote = af.run_ids("model_promote")
+    intake = run_dag(af, "model_intake", {"model_name": DEMO_MODEL, "source_kind": "hub",
+                                          "location": DEMO_REPO, "revision": "main"})
+    if intake is None:
+        return 1
+    rec = af.xcom("model_intake", intake, "record") or {}
+    say(f"  intake: {DEMO_MODEL} digest {str(rec.get('digest'))[:12]} -> {rec.get('manifest_uri')}")
+    eval_run = af.wait_new_run("model_evaluate", known_eval, timeout=180)
+    say("  model_evaluate was scheduled by the airlock_candidate asset")
+    if run_dag(af, "model_evaluate", None, run_id=eval_run) is None:
+        return 1
+    verdict = af.xcom("model_evaluate", eval_run, "decide") or {}
+    promoted = None
+    if verdict.get("passed"):
+        promote_run = af.wait_new_run("model_promote", known_promote, timeout=180)
+        say("  model_promote was scheduled by the airlock_verdict asset (rolling restart behind HAProxy)")
+        promoted = run_dag(af, "model_promote", None, run_id=promote_run, timeout=1200)
+    say("")
+    say(f"verdict:     {str(verdict.get('verdict', '?')).upper()} for {DEMO_MODEL} version "
+        f"{verdict.get('model_version')} (digest {str(verdict.get('digest'))[:12]})")
+    for r in verdict.get("reasons", []):
+        say(f"             - {r}")
+    say(f"report:      {verdict.get('report')}")
+    say(f"MLflow run:  {verdict.get('mlflow_run_url')}")
+    say(f"Airflow:     {af.run_url('model_intake', intake)}")
+    say(f"             {af.run_url('model_evaluate', eval_run)}")
+    if promoted:
+        say(f"             {af.run_url('model_promote', promoted)}")
+    say(f"manifest:    {rec.get('manifest_uri')}")
+    if promoted:
+        versions = {n.name: (n.current_version() or "-")[:12] for n in stack.nodes()}
+        say(f"fleet:       {versions} (champion = version {verdict.get('model_version')})")
+        say(f"through the load balancer: {fleet_completion(cfg)}")
+    say("stop it all: make down")
+    return 0
+
+
+def fleet_completion(cfg) -> str:
+    """One completion through HAProxy, shown to the user (the demo's own prompt)."""
+    import json
+    import urllib.request
+
+    prompt = "Question: What is 38 plus 17?\nAnswer:"
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{cfg.balancer.frontend_port}/v1/completions",
+        data=json.dumps({"model": cfg.serving.served_model_name, "prompt": prompt, "max_tokens": 4,
+                         "temperature": 0}).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - local URL
+        text = json.loads(r.read())["choices"][0]["text"]
+    return f"{prompt!r} -> {text.strip().splitlines()[0] if text.strip() else text!r}"
+
+
+def run_dag(af: AirflowClient, dag_id: str, conf: dict | None, run_id: str | None = None,
+            timeout: float = 900) -> str | None:
+    """Trigger (or follow) a run, wait, print its tasks; None if it failed."""
+    if run_id is None:
+        run_id = af.trigger(dag_id, conf)
+    say(f"  {dag_id}: {af.run_url(dag_id, run_id)}")
+    state = af.wait_run(dag_id, run_id, timeout=timeout)
+    for ti in sorted(af.task_instances(dag_id, run_id), key=lambda t: t.get("start_date") or "~"):
+        say(f"    {ti['task_id']:<14} {ti['state']}")
+    if state != "success":
+        say(f"FAILED: {dag_id} ended {state}; task logs: {af.run_url(dag_id, run_id)}")
+        return None
+    return run_id
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Serving nodes (one protocol, several drivers) and the load balancer."""

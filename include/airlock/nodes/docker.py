@@ -1,0 +1,54 @@
+"""The ``docker`` driver: a vLLM container (the official ``vllm/vllm-openai``
+image on a GPU host), managed through the Docker Engine API (docker SDK).
+
+The container is created by compose (``docker-compose.yml``) with the node's
+model directory mounted read-only at ``/models`` and the command
+``--model /models/current``. Switching versions is: stage into
+``models/<digest>`` on the host, flip ``current``, restart the container.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airlock.config import NodeConfig, ServingConfig
+from airlock.nodes.base import NodeError, ServiceNode
+
+
+class DockerNode(ServiceNode):
+    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path, client=None) -> None:
+        self.cfg, self.serving, self.name, self.dir = node, serving, node.name, node_dir
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+
+            self._client = docker.from_env()
+        return self._client
+
+    def _container(self):
+        import docker.errors
+
+        try:
+            return self.client.containers.get(self.name)
+        except docker.errors.NotFound:
+            raise NodeError(f"{self.name}: no container named {self.name!r} (is the compose stack up?)") from None
+
+    def running(self) -> bool:
+        c = self._container()
+        c.reload()
+        return c.status == "running"
+
+    def _start_service(self) -> None:
+        self._container().start()
+
+    def _stop_service(self) -> None:
+        self._container().stop(timeout=30)
+
+    def _restart_service(self) -> None:
+        self._container().restart(timeout=30)
+
+    def _log_tail(self) -> str:
+        return self._container().logs(tail=40).decode("utf-8", "replace")

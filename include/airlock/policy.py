@@ -1,0 +1,113 @@
+"""Admission policy: which files may enter the registry at all.
+
+Runs on the listing, before any byte is stored, and returns *every* violation
+with a readable reason, so one failed run tells the user all there is to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from airlock.config import PolicyConfig
+from airlock.manifest import FileEntry
+
+_LICENSE_RE = re.compile(r"^license:\s*['\"]?([A-Za-z0-9._+-]+)", re.MULTILINE)
+
+
+class PolicyViolation(ValueError):
+    """The candidate breaks the admission policy; ``reasons`` lists every rule."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("admission policy rejected the candidate:\n  - " + "\n  - ".join(reasons))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the policy looks at: who publishes it, its files, its card and config."""
+
+    repo: str  # "org/name" for the hub, else a label
+    files: list[FileEntry]
+    model_card: str | None = None
+    config_json: str | None = None
+
+
+def path_problem(path: str) -> str | None:
+    """Why a file name is unsafe, or None. Checks the name itself, not the disk."""
+    if not path:
+        return "empty file name"
+    if any(unicodedata.category(c).startswith("C") for c in path):
+        return f"{path!r}: control or invisible characters in the file name"
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path) or "\\" in path:
+        return f"{path!r}: absolute or non-POSIX path"
+    if any(seg in ("", ".", "..") for seg in path.split("/")):
+        return f"{path!r}: path traversal ('..', '.' or empty segment)"
+    return None
+
+
+def licence_of(card: str | None, config_json: str | None) -> str | None:
+    """The licence id from the model card's YAML front matter, or config.json."""
+    if card and card.startswith("---"):
+        front = card.split("---", 2)[1] if card.count("---") >= 2 else ""
+        m = _LICENSE_RE.search(front)
+        if m:
+            return m.group(1).lower()
+    if config_json:
+        try:
+            lic = json.loads(config_json).get("license")
+        except (ValueError, AttributeError):
+            lic = None
+        if isinstance(lic, str):
+            return lic.lower()
+    return None
+
+
+def check(c: Candidate, policy: PolicyConfig) -> list[str]:
+    """Every violation of ``policy`` by ``c``, as sentences; empty means admitted."""
+    reasons: list[str] = []
+    exceptions = set(policy.pickle_exceptions)
+    org = c.repo.split("/", 1)[0] if "/" in c.repo else None
+    if policy.trusted_orgs and org not in policy.trusted_orgs:
+        reasons.append(f"organisation {org or c.repo!r} is not in the trusted list "
+                       f"({', '.join(policy.trusted_orgs)})")
+    has_weights = False
+    for f in c.files:
+        problem = path_problem(f.path)
+        if problem:
+            reasons.append(problem)
+            continue
+        if f.size == 0 and f.sha256 is None and f.path.endswith(tuple(policy.weight_suffixes)):
+            reasons.append(f"{f.path!r}: a link that escapes the model directory")
+            continue
+        lower = f.path.lower()
+        if lower.endswith(tuple(policy.pickle_suffixes)):
+            if f"{c.repo}:{f.path}" not in exceptions:
+                reasons.append(f"{f.path!r}: pickle-format weights are not allowed "
+                               f"(only {', '.join(policy.weight_suffixes)}); "
+                               "add a policy exception to admit it")
+        if lower.endswith(tuple(policy.weight_suffixes)):
+            has_weights = True
+    if not has_weights and c.files:
+        reasons.append(f"no weights in an allowed format ({', '.join(policy.weight_suffixes)})")
+    if not c.files:
+        reasons.append("the revision has no files")
+    total = sum(f.size for f in c.files)
+    if total > policy.max_total_gb * 1e9:
+        reasons.append(f"total size {total / 1e9:.2f} GB exceeds the cap of {policy.max_total_gb} GB")
+    if policy.licenses:
+        lic = licence_of(c.model_card, c.config_json)
+        allowed = [x.lower() for x in policy.licenses]
+        if lic is None:
+            reasons.append(f"no licence found in the model card or config (allowed: {', '.join(allowed)})")
+        elif lic not in allowed:
+            reasons.append(f"licence {lic!r} is not allowed (allowed: {', '.join(allowed)})")
+    return reasons
+
+
+def enforce(c: Candidate, policy: PolicyConfig) -> None:
+    reasons = check(c, policy)
+    if reasons:
+        raise PolicyViolation(reasons)

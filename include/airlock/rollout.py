@@ -1,0 +1,251 @@
+"""Rolling deploys of a model version across the fleet, with automatic rollback.
+
+Per node, one at a time (the first is the canary, baked before the rest):
+drain in HAProxy and wait for 0 sessions -> switch the node's ``current``
+version -> restart -> wait for health -> smoke prompt -> wait for HAProxy's own
+check -> ready. Any failure restores every touched node to the previous version
+from its local cache (no download) and re-enables it.
+
+One rollout at a time: an exclusive ``flock`` on ``<state>/rollout.lock``
+(released by the kernel if the worker dies). Progress is persisted in
+``<state>/rollouts/<model>.json``; rerunning an interrupted rollout resumes
+it (nodes already on the target are skipped), so the fleet ends all-new or,
+after a failure, all-old — never a mix.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airlock import bake as bake_mod
+from airlock.config import AirlockConfig
+from airlock.nodes import fleet as fleet_mod
+from airlock.nodes.base import ServingNode
+from airlock.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class RolloutBusy(RuntimeError):
+    """Another rollout holds the fleet; names it."""
+
+
+class RolloutFailed(RuntimeError):
+    """The rollout failed and the fleet was put back on the previous version."""
+
+
+@dataclass
+class RolloutState:
+    model: str
+    target: str
+    previous: str | None
+    kind: str = "promote"
+    phase: str = "running"  # running | done | rolled_back | rollback_failed
+    nodes: dict[str, str] = field(default_factory=dict)  # name -> pending|updating|updated|restored
+    events: list[dict[str, Any]] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def event(self, **kw: Any) -> None:
+        self.events.append({"t": round(time.time(), 3), **kw})
+
+
+def _state_path(cfg: AirlockConfig, model: str) -> Path:
+    return cfg.state_dir / "rollouts" / f"{model}.json"
+
+
+def load_state(cfg: AirlockConfig, model: str) -> RolloutState | None:
+    try:
+        return RolloutState(**json.loads(_state_path(cfg, model).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_state(cfg: AirlockConfig, st: RolloutState) -> None:
+    p = _state_path(cfg, st.model)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(st), indent=1))
+    tmp.replace(p)
+
+
+@contextmanager
+def fleet_lock(cfg: AirlockConfig, what: str) -> Iterator[None]:
+    """Exclusive lock on the fleet; waits ``promotion.lock_wait_s`` then refuses."""
+    path = cfg.state_dir / "rollout.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + cfg.promotion.lock_wait_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+                    raise RolloutBusy(f"another rollout holds the fleet ({holder}); refusing {what}") from None
+                time.sleep(1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{what}, pid {os.getpid()}, since {time.ctime()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def smoke(node: ServingNode, cfg: AirlockConfig) -> None:
+    """One real completion through the node; its text is checked, never logged."""
+    body = json.dumps({"model": cfg.serving.served_model_name, "prompt": cfg.promotion.smoke_prompt,
+                       "max_tokens": cfg.promotion.smoke_max_tokens, "temperature": 0}).encode()
+    req = urllib.request.Request(node.base_url + "/v1/completions", data=body,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - fleet URL from config
+            out = json.loads(r.read())
+    except OSError as exc:
+        raise RuntimeError(f"{node.name}: smoke prompt failed ({type(exc).__name__}: {exc})") from None
+    if not out.get("choices") or not isinstance(out["choices"][0].get("text"), str):
+        raise RuntimeError(f"{node.name}: smoke prompt returned no completion")
+
+
+@dataclass
+class Fleet:
+    """The nodes in rollout order, their HAProxy server names, and HAProxy."""
+
+    cfg: AirlockConfig
+    nodes: list[ServingNode]
+
+    @classmethod
+    def from_config(cls, cfg: AirlockConfig) -> Fleet:
+        return cls(cfg, fleet_mod.fleet(cfg))
+
+    def server(self, node: ServingNode) -> str:
+        return fleet_mod.server_name(self.cfg, node.name)
+
+    @property
+    def balancer(self):
+        return fleet_mod.balancer(self.cfg)
+
+    def versions(self) -> dict[str, str | None]:
+        return {n.name: n.current_version() for n in self.nodes}
+
+    def switch(self, node: ServingNode, digest: str) -> float:
+        """Drain, switch, restart, check, re-enable one node; seconds taken."""
+        t0 = time.monotonic()
+        srv, lb = self.server(node), self.balancer
+        lb.drain(srv, self.cfg.promotion.drain_timeout_s)
+        node.activate(digest)
+        node.restart()
+        for _ in range(self.cfg.promotion.warmup_requests):  # first requests after a start are slow
+            smoke(node, self.cfg)
+        lb.wait_up(srv, timeout=60)
+        lb.set_state(srv, "ready")
+        return time.monotonic() - t0
+
+
+def stage_everywhere(cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str,
+                     digests: list[str]) -> None:
+    """Materialise (verify) each version on each node before any node is touched."""
+    for digest in digests:
+        manifest = registry.get_manifest(model, digest)
+        for n in nodes:
+            registry.materialize(manifest, n.version_dir(digest))
+
+
+def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[str]:
+    """Put every touched node back on ``st.previous``; returns the names restored."""
+    restored, problems = [], []
+    for n in reversed(fl.nodes):
+        if st.nodes.get(n.name) not in ("updating", "updated"):
+            continue
+        try:
+            t = fl.switch(n, st.previous) if st.previous else 0.0
+            st.nodes[n.name] = "restored"
+            st.event(node=n.name, action="restored", version=st.previous, seconds=round(t, 1))
+            restored.append(n.name)
+            say(f"{n.name}: restored to {str(st.previous)[:12]} in {t:.1f}s")
+        except Exception as exc:  # noqa: BLE001 - keep restoring the others
+            problems.append(f"{n.name}: {exc}")
+    st.phase = "rollback_failed" if problems else "rolled_back"
+    save_state(fl.cfg, st)
+    if problems:
+        raise RolloutFailed("ROLLBACK INCOMPLETE, see docs/runbooks/stuck-rollout.md: " + "; ".join(problems))
+    return restored
+
+
+def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, registry: Registry | None = None,
+        kind: str = "promote", bake: bool = True, fleet: Fleet | None = None,
+        say: Callable[[str], None] = log.info) -> RolloutState:
+    """Roll the whole fleet to ``target``; on any failure restore ``previous``.
+
+    Raises :class:`RolloutBusy` if another rollout runs and
+    :class:`RolloutFailed` (after restoring) if this one fails.
+    """
+    registry = registry or Registry.from_config(cfg)
+    fl = fleet or Fleet.from_config(cfg)
+    with fleet_lock(cfg, f"{kind} {model} -> {target[:12]}"):
+        st = load_state(cfg, model)
+        if st and st.phase == "running" and st.target != target:
+            say(f"an interrupted rollout to {st.target[:12]} is pending: restoring {str(st.previous)[:12]} first")
+            _restore(fl, st, say)
+        if st and st.target == target and st.phase == "done" and all(
+                v == target for v in fl.versions().values()):
+            say("the whole fleet already serves the target: nothing to do")
+            return st
+        if not (st and st.target == target and st.phase == "running"):
+            st = RolloutState(model, target, previous, kind, nodes={n.name: "pending" for n in fl.nodes})
+        save_state(cfg, st)
+        stage_everywhere(cfg, registry, fl.nodes, model, [d for d in (target, st.previous) if d])
+        try:
+            for i, n in enumerate(fl.nodes):
+                if n.current_version() == target and n.healthy():
+                    fl.balancer.set_state(fl.server(n), "ready")
+                    st.nodes[n.name] = "updated"
+                    continue
+                st.nodes[n.name] = "updating"
+                save_state(cfg, st)
+                t = fl.switch(n, target)
+                st.nodes[n.name] = "updated"
+                st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0)
+                save_state(cfg, st)
+                say(f"{n.name}: now serving {target[:12]} ({t:.1f}s){' — canary' if i == 0 else ''}")
+                if i == 0 and bake and len(fl.nodes) > 1:
+                    rest = [n2 for n2 in fl.nodes[1:]]
+                    res = bake_mod.bake((fl.server(n), n.base_url), [(fl.server(r), r.base_url) for r in rest],
+                                        f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics", cfg.fleet.backend,
+                                        cfg.promotion.bake)
+                    st.event(node=n.name, action="bake", passed=res.passed, reasons=res.reasons,
+                             canary=res.canary, rest=res.rest)
+                    save_state(cfg, st)
+                    say(f"bake: {'passed' if res.passed else 'BREACH'} — {'; '.join(res.reasons)}")
+                    if not res.passed:
+                        raise RuntimeError("canary bake breached: " + "; ".join(res.reasons))
+        except Exception as exc:
+            st.event(action="failed", error=str(exc)[:2000])
+            save_state(cfg, st)
+            say(f"rollout failed: {exc}; restoring the previous version")
+            restored = _restore(fl, st, say)
+            raise RolloutFailed(f"rollout of {model} to {target[:12]} failed and was rolled back "
+                                f"({', '.join(restored) or 'no node had changed'}): {exc}") from exc
+        st.phase = "done"
+        st.event(action="done")
+        save_state(cfg, st)
+        return st
+
+
+def summary(st: RolloutState) -> dict[str, Any]:
+    """What to record on the model version: who moved where, how long, the bake."""
+    return {"kind": st.kind, "model": st.model, "target": st.target, "previous": st.previous,
+            "phase": st.phase, "started": st.started,
+            "nodes": [e for e in st.events if e.get("action") in ("updated", "restored")],
+            "bake": next((e for e in st.events if e.get("action") == "bake"), None)}

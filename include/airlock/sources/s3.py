@@ -1,0 +1,82 @@
+"""An S3 prefix as a source (a vendor's bucket).
+
+The revision is a digest of the listing (keys, sizes, ETags), so a changed
+object is a new revision. Where the object carries a SHA256 checksum (not a
+multipart composite), it is used as the published sha256.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+
+from airlock.manifest import FileEntry
+from airlock.sources.base import SourceError
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"S3 location {uri!r} is invalid: expected s3://bucket/prefix")
+    bucket, _, prefix = uri[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"S3 location {uri!r} has no bucket")
+    return bucket, prefix.strip("/")
+
+
+class S3Source:
+    kind = "s3"
+
+    def __init__(self, uri: str, client) -> None:
+        self.uri = uri
+        self.bucket, self.prefix = parse_s3_uri(uri)
+        self.s3 = client
+        self._files: list[FileEntry] | None = None
+        self._etags: dict[str, str] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "uri": f"s3://{self.bucket}/{self.prefix}"}
+
+    def _key(self, path: str) -> str:
+        return f"{self.prefix}/{path}" if self.prefix else path
+
+    def list_files(self) -> list[FileEntry]:
+        if self._files is None:
+            out = []
+            base = self.prefix + "/" if self.prefix else ""
+            try:
+                pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
+                for page in pages:
+                    for obj in page.get("Contents", []):
+                        rel = obj["Key"][len(base):]
+                        if not rel or rel.endswith("/"):
+                            continue
+                        head = self.s3.head_object(Bucket=self.bucket, Key=obj["Key"], ChecksumMode="ENABLED")
+                        cs = head.get("ChecksumSHA256")
+                        sha = base64.b64decode(cs).hex() if cs and "-" not in cs else None
+                        self._etags[rel] = obj.get("ETag", "")
+                        out.append(FileEntry(rel, int(obj["Size"]), sha))
+            except ClientError as exc:
+                raise SourceError(f"{self.uri}: cannot list ({exc.response['Error'].get('Code')})") from exc
+            self._files = sorted(out, key=lambda f: f.path)
+        return list(self._files)
+
+    def resolve(self) -> str:
+        h = hashlib.sha256()
+        for f in self.list_files():
+            h.update(f"{f.path}\0{f.size}\0{self._etags.get(f.path)}\n".encode())
+        return "s3-" + h.hexdigest()[:40]
+
+    def open(self, path: str) -> BinaryIO:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=self._key(path))["Body"]
+        except ClientError as exc:
+            raise SourceError(f"{self.uri}/{path}: {exc.response['Error'].get('Code')}") from exc
+
+    def read_text(self, path: str, limit: int = 1 << 20) -> str | None:
+        try:
+            return self.open(path).read(limit).decode("utf-8", "replace")
+        except SourceError:
+            return None

@@ -1,0 +1,285 @@
+"""The embedded local stack: SeaweedFS, MLflow, Airflow, HAProxy and vLLM nodes.
+
+Everything binds to 127.0.0.1 and keeps data, logs and pid files under one
+state folder (``stack.state_dir``, git-ignored). Tests build the same services
+on free ports in a temporary folder, so what ``make up`` runs is what is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import urllib.request
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from airlock.config import AirlockConfig, SeaweedConfig
+from airlock.nodes.balancer import Backend, Balancer, render_config
+from airlock.nodes.process import ProcessNode, http_ok
+from airlock.stack import secrets as stack_secrets
+from airlock.stack.process import ManagedProcess, ServiceError
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def _bin(name: str) -> str:
+    cand = VENV_BIN / name
+    return str(cand) if cand.exists() else (shutil.which(name) or name)
+
+
+def s3_ready(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - local URL
+    except urllib.error.HTTPError as exc:  # 403 without credentials: it answers
+        return exc.code in (400, 403)
+    except OSError:
+        return False
+    return True
+
+
+def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds: dict[str, str]) -> ManagedProcess:
+    """``weed mini`` on loopback with two identities (pipeline rw, node ro)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ident = data_dir.parent / "seaweedfs-identities.json"
+    fd = os.open(ident, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(stack_secrets.seaweed_identities(creds))
+    p = ports
+    argv = [
+        _bin("weed"), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-s3.port={p.s3_port}", f"-s3.port.grpc={p.s3_port + 10000}", f"-s3.config={ident}",
+        f"-master.port={p.master_port}", f"-master.port.grpc={p.master_port + 10000}",
+        f"-volume.port={p.volume_port}", f"-volume.port.grpc={p.volume_port + 10000}",
+        f"-filer.port={p.filer_port}", f"-filer.port.grpc={p.filer_port + 10000}",
+        f"-admin.port={p.admin_port}", f"-admin.port.grpc={p.admin_port + 10000}",
+        "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+    ]
+    return ManagedProcess("seaweedfs", argv, log, pid,
+                          env={"AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+                               "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"]},
+                          healthy=lambda: s3_ready(f"http://127.0.0.1:{p.s3_port}/"))
+
+
+def mlflow_server(data_dir: Path, log: Path, pid: Path, port: int, s3_url: str, bucket: str,
+                  creds: dict[str, str], workers: int = 1) -> ManagedProcess:
+    """MLflow with a SQLite store; artifacts proxied into a bucket of the registry."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        _bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}",
+        "--artifacts-destination", f"s3://{bucket}/artifacts", "--serve-artifacts",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+    ]
+    env = {"MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+           "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"], "AWS_DEFAULT_REGION": "us-east-1",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_ENABLE_TELEMETRY": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    return ManagedProcess("mlflow", argv, log, pid, env=env,
+                          healthy=lambda: http_ok(f"http://127.0.0.1:{port}/health"))
+
+
+def airflow_env(home: Path, port: int, db: str, parallelism: int, repo: Path, extra: dict[str, str]) -> dict[str, str]:
+    """Environment for every Airflow component (and ``airflow`` CLI calls)."""
+    conn = f"sqlite:///{home / 'airflow.db'}" if db == "sqlite" else db
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": conn,
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        "PYTHONPATH": os.pathsep.join([str(repo / "include"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "NO_PROXY": "*",
+        **extra,
+    }
+
+
+def airflow_components(home: Path, logs: Path, run: Path, env: dict[str, str], port: int) -> list[ManagedProcess]:
+    """The four components ``airflow standalone`` runs, started one by one so
+    that none serves logs on 0.0.0.0 (LocalExecutor logs are read from disk)."""
+    af = _bin("airflow")
+    health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
+
+    def healthy(component: str) -> Callable[[], bool]:
+        def check() -> bool:
+            with urllib.request.urlopen(health, timeout=2) as r:  # noqa: S310
+                body = json.loads(r.read())
+            return body.get(component, {}).get("status") == "healthy"
+        return check
+
+    spec = [
+        ("airflow-api-server", [af, "api-server"], lambda: http_ok(health)),
+        ("airflow-scheduler", [af, "scheduler", "--skip-serve-logs"], healthy("scheduler")),
+        ("airflow-dag-processor", [af, "dag-processor"], healthy("dag_processor")),
+        ("airflow-triggerer", [af, "triggerer", "--skip-serve-logs"], healthy("triggerer")),
+    ]
+    return [ManagedProcess(n, argv, logs / f"{n}.log", run / f"{n}.pid", env=env, healthy=h)
+            for n, argv, h in spec]
+
+
+def haproxy(cfg_path: Path, log: Path, pid: Path, socket_path: Path, stats_port: int) -> ManagedProcess:
+    return ManagedProcess("haproxy", ["haproxy", "-f", str(cfg_path), "-db"], log, pid,
+                          healthy=lambda: socket_path.exists() and http_ok(f"http://127.0.0.1:{stats_port}/metrics"))
+
+
+def haproxy_for(cfg: AirlockConfig, cfg_path: Path, log: Path, pid: Path) -> ManagedProcess:
+    """HAProxy fronting the configured fleet (config rendered, stale socket removed)."""
+    servers = [Backend(n.haproxy_server or n.name, n.host, n.port) for n in cfg.fleet.resolved_nodes()]
+    cfg_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg_path.write_text(render_config(cfg.haproxy_socket, cfg.balancer.frontend_port, cfg.balancer.stats_port,
+                                      cfg.fleet.backend, servers))
+    proc = haproxy(cfg_path, log, pid, cfg.haproxy_socket, cfg.balancer.stats_port)
+    if not proc.running():
+        cfg.haproxy_socket.unlink(missing_ok=True)
+    return proc
+
+
+@dataclass
+class StackPaths:
+    state: Path
+
+    @property
+    def data(self) -> Path:
+        return self.state / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def secrets(self) -> Path:
+        return self.state / "secrets.env"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state / "airflow"
+
+
+class LocalStack:
+    """Builds every service of the embedded stack from the config."""
+
+    def __init__(self, cfg: AirlockConfig) -> None:
+        self.cfg = cfg
+        self.paths = StackPaths(cfg.state_dir)
+        self.creds = stack_secrets.load_or_create(self.paths.secrets)
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.stack.seaweedfs.s3_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.stack.mlflow_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.stack.airflow_port}"
+
+    def pipeline_env(self) -> dict[str, str]:
+        """What pipeline code (Airflow tasks, the demo) needs to reach the stack."""
+        return {
+            "AIRLOCK_CONFIG": str(self.cfg.root / "airlock.yaml") if not os.environ.get("AIRLOCK_CONFIG")
+            else os.environ["AIRLOCK_CONFIG"],
+            "AIRLOCK__REGISTRY__ENDPOINT_URL": self.s3_url,
+            "AIRLOCK__MLFLOW__TRACKING_URI": self.mlflow_url,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "AWS_ACCESS_KEY_ID": self.creds["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": self.creds["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": self.cfg.registry.region,
+            # The embedded stack is offline: its hub is the olah mirror.
+            "HF_ENDPOINT": f"http://127.0.0.1:{self.cfg.stack.olah_port}",
+            "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
+            # Not TRANSFORMERS_OFFLINE: huggingface_hub reads it as HF_HUB_OFFLINE.
+            "HF_DATASETS_OFFLINE": "1",
+        }
+
+    def seaweedfs(self) -> ManagedProcess:
+        p = self.paths
+        return seaweedfs(p.data / "seaweedfs", p.logs / "seaweedfs.log", p.run / "seaweedfs.pid",
+                         self.cfg.stack.seaweedfs, self.creds)
+
+    def mlflow(self) -> ManagedProcess:
+        p = self.paths
+        return mlflow_server(p.data / "mlflow", p.logs / "mlflow.log", p.run / "mlflow.pid",
+                             self.cfg.stack.mlflow_port, self.s3_url, self.cfg.mlflow.artifact_bucket,
+                             self.creds, self.cfg.mlflow.workers)
+
+    def airflow_env(self) -> dict[str, str]:
+        s = self.cfg.stack
+        return airflow_env(self.paths.airflow_home, s.airflow_port, s.airflow_db,
+                           self.cfg.airflow.parallelism, self.cfg.root, self.pipeline_env())
+
+    def olah(self) -> ManagedProcess:
+        """The hub stand-in: an olah mirror serving git repos under ``hub/mirrors``."""
+        from airlock.factory.upstream import olah_server
+
+        p = self.paths
+        return olah_server(p.state / "hub", p.state / "hub" / "mirrors", self.cfg.stack.olah_port,
+                           p.logs / "olah.log", p.run / "olah.pid", self.cfg.root / ".venv-hub" / "bin")
+
+    def airflow(self) -> list[ManagedProcess]:
+        p = self.paths
+        return airflow_components(p.airflow_home, p.logs, p.run, self.airflow_env(), self.cfg.stack.airflow_port)
+
+    def nodes(self) -> list[ProcessNode]:
+        """The fleet's nodes this stack runs itself (the ``process`` driver)."""
+        from airlock.nodes.fleet import fleet
+
+        return [n for n in fleet(self.cfg) if isinstance(n, ProcessNode)]
+
+    def haproxy(self) -> ManagedProcess:
+        p = self.paths
+        return haproxy_for(self.cfg, p.run / "haproxy.cfg", p.logs / "haproxy.log", p.run / "haproxy.pid")
+
+    def balancer(self) -> Balancer:
+        return Balancer(self.cfg.haproxy_socket, self.cfg.fleet.backend)
+
+    def all_processes(self) -> list[ManagedProcess]:
+        return [self.seaweedfs(), self.mlflow(), *self.airflow(), self.haproxy(), self.olah()]
+
+
+__all__ = ["LocalStack", "ServiceError", "StackPaths", "running_fleet"]
+
+
+@contextmanager
+def running_fleet(cfg: AirlockConfig, digest: str):
+    """Start every ``process`` node of the fleet on ``digest`` (already staged)
+    and HAProxy in front; yield the :class:`~airlock.rollout.Fleet`; stop all."""
+    from airlock.rollout import Fleet
+
+    fl = Fleet.from_config(cfg)
+    run = cfg.state_dir / "run"
+    hp = haproxy_for(cfg, run / "haproxy.cfg", run / "haproxy.log", run / "haproxy.pid")
+    try:
+        for n in fl.nodes:
+            n.activate(digest)
+            n.start()
+        for n in fl.nodes:
+            n.wait_healthy()
+        hp.start()
+        hp.wait_healthy(30)
+        for n in fl.nodes:
+            fl.balancer.wait_up(fl.server(n), timeout=30)
+        yield fl
+    finally:
+        hp.stop()
+        for n in fl.nodes:
+            n.stop()

