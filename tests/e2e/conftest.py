@@ -35,7 +35,18 @@ def postgres_db():
 
 
 @pytest.fixture(scope="session")
-def airflow(workdir, postgres_db, config_path, s3_env, hub):
+def clean_airflow_environ():
+    """Hide the in-process DagBag tests' ``AIRFLOW*`` settings (unit-test mode,
+    a throwaway home) from the real Airflow: in unit-test mode every component
+    signs its own JWT, and each task dies with "Invalid auth token"."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("AIRFLOW")]:
+            mp.delenv(key)
+        yield
+
+
+@pytest.fixture(scope="session")
+def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hub):
     """Airflow on Postgres; yields an :class:`AirflowClient` logged in as admin."""
     from airlock.stack.airflow_client import AirflowClient
     from airlock.stack.services import airflow_components, airflow_env
