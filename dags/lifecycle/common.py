@@ -18,6 +18,16 @@ def cfg():
     return load_config()
 
 
+def hf_token() -> str | None:
+    """The hub token from the ``hf_hub`` connection; None falls back to HF_TOKEN."""
+    from airflow.sdk import Connection
+
+    try:
+        return Connection.get("hf_hub").password or None
+    except Exception:  # noqa: BLE001 - no connection configured: fall back to HF_TOKEN
+        return None
+
+
 def airflow_run_url(ctx) -> str:
     """Link to this DAG run in the Airflow UI, recorded in MLflow and reports."""
     from urllib.parse import quote

@@ -29,15 +29,7 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from lifecycle.common import CANDIDATE, airflow_run_url
 from lifecycle.common import cfg as _cfg
-
-
-def _hf_token() -> str | None:
-    from airflow.sdk import Connection
-
-    try:
-        return Connection.get("hf_hub").password or None
-    except Exception:  # noqa: BLE001 - no connection configured: fall back to HF_TOKEN
-        return None
+from lifecycle.common import hf_token as _hf_token
 
 
 @dag(

@@ -208,6 +208,52 @@ class PromotionConfig(_Model):
     bake: BakeConfig = BakeConfig()
 
 
+class WatchEntry(_Model):
+    """One upstream the ``model_watch`` DAG follows."""
+
+    model: str = Field(description="registry name the new commits are ingested under")
+    repo_id: str
+    revision: str = Field("main", description="branch or tag to follow")
+    allow_patterns: list[str] = Field(default_factory=list)
+    ignore_patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        from airlock.manifest import validate_name
+
+        return validate_name(v)
+
+    @field_validator("repo_id")
+    @classmethod
+    def _repo(cls, v: str) -> str:
+        from airlock.sources.hub import check_repo_id
+
+        return check_repo_id(v)
+
+
+class WatchConfig(_Model):
+    """Scheduled update runs: which hub repos to follow, and how often."""
+
+    schedule: str | None = Field("0 */6 * * *", description="cron; null: only by hand")
+    repos: list[WatchEntry] = Field(default_factory=list)
+
+
+class RetentionConfig(_Model):
+    """What ``registry_gc`` keeps. Aliased versions and what the fleet serves are always kept."""
+
+    schedule: str | None = Field("@weekly", description="cron; null: only by hand (dry run by default)")
+    keep_last: int = Field(5, ge=1, description="newest versions kept per model")
+    blob_grace_hours: float = Field(24, ge=0, description="younger unreferenced blobs may belong to an ingest in flight")
+
+
+class MetricsConfig(_Model):
+    """Pipeline metrics pushed to a Prometheus Pushgateway (none: not pushed)."""
+
+    pushgateway_url: str | None = None
+    job: str = "airlock"
+
+
 class StackConfig(_Model):
     """The embedded local stack (``make up``); everything binds to 127.0.0.1."""
 
@@ -232,6 +278,9 @@ class AirlockConfig(_Model):
     benchmark: BenchmarkConfig = BenchmarkConfig()
     verdict: VerdictConfig = VerdictConfig()
     promotion: PromotionConfig = PromotionConfig()
+    watch: WatchConfig = WatchConfig()
+    retention: RetentionConfig = RetentionConfig()
+    metrics: MetricsConfig = MetricsConfig()
     stack: StackConfig = StackConfig()
     root: Path = Field(REPO_ROOT, description="folder relative paths are resolved against")
 

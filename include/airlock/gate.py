@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from airlock import benchmark, evaluation, quality, report, tracking
+from airlock import benchmark, evaluation, metrics, quality, report, tracking
 from airlock.config import AirlockConfig
 from airlock.manifest import validate_name
 from airlock.nodes.base import ServingNode
@@ -48,10 +48,10 @@ def resolve_target(cfg: AirlockConfig, model: str, digest: str, suite: str | Non
         raise GateRequestError(f"unknown suite {suite!r}; configured: {', '.join(sorted(cfg.evaluation.suites))}")
     registry = registry or Registry.from_config(cfg)
     if not digest:
-        versions = registry.list_versions(model)
+        versions = registry.manifests(model)
         if not versions:
             raise GateRequestError(f"model {model!r} has no version in the registry")
-        digest = versions[0][0]
+        digest = versions[0].digest
     if not DIGEST_RE.match(digest):
         raise GateRequestError(f"digest {digest!r} is not a sha256 hex string")
     registry.get_manifest(model, digest)  # raises if absent
@@ -160,6 +160,7 @@ def decide_and_report(cfg: AirlockConfig, staged: dict[str, Any], acc: dict[str,
     verdict = decide(cand_scores, cand_perf, cfg.verdict, champ_scores, champ_perf, label).as_dict()
     version = tracking.register_candidate(cfg, manifest, staged["manifest_uri"], run_id, verdict)
     tracking.remember_version(cfg, manifest.name, version, manifest.digest, verdict["label"])
+    metrics.record(cfg, manifest.name, {"airlock_verdicts": {"pass" if verdict["passed"] else "rejected": 1}})
     c = tracking.client(cfg)
     mlflow_run = f"{cfg.mlflow.tracking_uri}/#/experiments/{c.get_run(run_id).info.experiment_id}/runs/{run_id}"
     with tempfile.TemporaryDirectory() as d:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from airlock import policy
+from airlock import metrics, policy
 from airlock.config import AirlockConfig
 from airlock.manifest import validate_name
 from airlock.registry import IngestReport, Registry, VerifyReport, s3_client
@@ -152,6 +152,8 @@ def task_ingest(admitted: dict[str, Any], cfg: AirlockConfig, hf_token: str | No
     report = registry.ingest(req.model_name, source, revision, files)
     out = report.summary()
     out["seconds"] = round(time.monotonic() - t0, 3)
+    metrics.record(cfg, req.model_name, {"airlock_ingest_bytes": {
+        "uploaded": report.bytes_uploaded, "deduplicated": report.bytes_skipped}})
     return out
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
-from airlock import rollout, tracking
+from airlock import metrics, rollout, tracking
 from airlock.config import AirlockConfig
 from airlock.gate import DIGEST_RE
 from airlock.manifest import validate_name
@@ -97,8 +98,22 @@ def needs_approval(cfg: AirlockConfig, model: str, requested: bool) -> bool:
 
 
 def execute(cfg: AirlockConfig, target: dict[str, Any], kind: str) -> dict[str, Any]:
-    st = rollout.run(cfg, target["model"], target["digest"], target["previous_digest"], kind=kind,
-                     bake=kind == "promote")
+    """Run the rollout (``kind``: promote or rollback) and count its outcome."""
+    model, t0 = target["model"], time.monotonic()
+    try:
+        st = rollout.run(cfg, model, target["digest"], target["previous_digest"], kind=kind,
+                         bake=kind == "promote")
+    except rollout.RolloutFailed:
+        metrics.record(cfg, model, {"airlock_rollouts": {"rolled_back": 1}, "airlock_rollbacks": {"automatic": 1}},
+                       {"airlock_rollout_last_duration_seconds": time.monotonic() - t0})
+        raise
+    except rollout.RolloutBusy:
+        raise  # nothing was attempted
+    except Exception:
+        metrics.record(cfg, model, {"airlock_rollouts": {"failed": 1}})
+        raise
+    counts = {"airlock_rollouts": {"promoted": 1}} if kind == "promote" else {"airlock_rollbacks": {"manual": 1}}
+    metrics.record(cfg, model, counts, {"airlock_rollout_last_duration_seconds": time.monotonic() - t0})
     return rollout.summary(st)
 
 

@@ -229,11 +229,28 @@ class Registry:
                 out.append((obj["Key"].rsplit("/", 1)[1][:-5], obj["LastModified"]))
         return sorted(out, key=lambda t: t[1], reverse=True)
 
+    def manifests(self, name: str) -> list[Manifest]:
+        """Every version of ``name``, newest first by creation time (S3's
+        LastModified has one-second resolution; ``created_at`` has microseconds)."""
+        ms = [self.get_manifest(name, digest) for digest, _ in self.list_versions(name)]
+        return sorted(ms, key=lambda m: datetime.fromisoformat(m.created_at), reverse=True)
+
     def list_models(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=MANIFEST_PREFIX, Delimiter="/")
         return sorted(p["Prefix"][len(MANIFEST_PREFIX):-1] for page in pages
                       for p in page.get("CommonPrefixes", []))
+
+    def delete_keys(self, keys: list[str]) -> None:
+        """Delete objects in batches of 1000; raise naming the first key S3 refused."""
+        for i in range(0, len(keys), 1000):
+            batch = keys[i:i + 1000]
+            resp = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch],
+                                                                       "Quiet": True})
+            if resp.get("Errors"):
+                e = resp["Errors"][0]
+                raise RegistryError(f"could not delete {e['Key']}: {e.get('Code')} {e.get('Message')}"
+                                    f" ({len(resp['Errors'])} errors in this batch)")
 
     def _iter(self, prefix: str) -> Iterator[dict[str, Any]]:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
@@ -295,7 +312,7 @@ class Registry:
         done += [one(f) for f in large]
         manifest = Manifest(
             name=name, source=desc, revision=revision, files=tuple(done),
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),  # orders versions
         )
         created = self.write_manifest(manifest)
         if not created:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"model_intake", "model_evaluate", "model_promote", "model_rollback"}
+EXPECTED = {"model_intake", "model_evaluate", "model_promote", "model_rollback", "model_watch", "registry_gc"}
 # Deterministic steps where a retry would only repeat the same failure (and,
 # for a node that cannot start, cost minutes): explicitly excepted.
 NO_RETRY = {("model_evaluate", "stage"), ("model_evaluate", "serve"), ("model_evaluate", "check"),

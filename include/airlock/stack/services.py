@@ -136,6 +136,19 @@ def haproxy(cfg_path: Path, log: Path, pid: Path, socket_path: Path, stats_port:
                           healthy=lambda: socket_path.exists() and http_ok(f"http://127.0.0.1:{stats_port}/metrics"))
 
 
+def pushgateway(port: int, log: Path, pid: Path) -> ManagedProcess:
+    """Prometheus Pushgateway (Debian's), in memory: where pipeline metrics go."""
+    return ManagedProcess("pushgateway", ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+                          log, pid, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"))
+
+
+def prometheus(config_file: Path, port: int, data: Path, log: Path, pid: Path) -> ManagedProcess:
+    """Prometheus (Debian's) with its own TSDB folder; the bake can query it."""
+    return ManagedProcess("prometheus", ["prometheus", f"--config.file={config_file}",
+                                         f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={data}"],
+                          log, pid, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"))
+
+
 def haproxy_for(cfg: AirlockConfig, cfg_path: Path, log: Path, pid: Path) -> ManagedProcess:
     """HAProxy fronting the configured fleet (config rendered, stale socket removed)."""
     servers = [Backend(n.haproxy_server or n.name, n.host, n.port) for n in cfg.fleet.resolved_nodes()]

@@ -1,0 +1,160 @@
+"""Registry retention: which versions and blobs ``registry_gc`` removes.
+
+Kept: the newest ``keep_last`` versions of each model, every version an MLflow
+alias points at (champion, previous, challenger, ...), and every digest the
+fleet or an unfinished rollout uses. A blob goes only when no kept manifest
+references it and it is older than ``blob_grace_hours`` (a younger one may
+belong to an ingest whose manifest is not written yet).
+
+Deletion order makes an interrupted run safe: manifests first (a version
+vanishes as a whole), then their revision-index entries, then blobs. A crash
+leaves orphan blobs, which the next run collects; never a manifest pointing at
+a missing blob.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airlock import metrics
+from airlock.config import AirlockConfig
+from airlock.registry import BLOB_PREFIX, REVISION_PREFIX, Registry, manifest_key
+
+log = logging.getLogger("airlock.retention")
+
+
+@dataclass
+class GcPlan:
+    keep: dict[str, list[str]] = field(default_factory=dict)       # model -> digests kept
+    drop: dict[str, list[str]] = field(default_factory=dict)       # model -> digests removed
+    why_kept: dict[str, str] = field(default_factory=dict)         # digest -> reason beyond "newest"
+    revision_keys: list[str] = field(default_factory=list)
+    blobs: dict[str, int] = field(default_factory=dict)            # sha256 -> size
+    young_orphans: int = 0
+
+    @property
+    def blob_bytes(self) -> int:
+        return sum(self.blobs.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {"versions_deleted": {m: d for m, d in self.drop.items() if d},
+                "versions_kept": {m: len(d) for m, d in self.keep.items()},
+                "kept_by_alias_or_fleet": self.why_kept,
+                "blobs_deleted": len(self.blobs), "bytes_freed": self.blob_bytes,
+                "orphan_blobs_in_grace": self.young_orphans}
+
+
+def aliased_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
+    """digest -> alias names for every MLflow alias of ``model``.
+
+    Raises if MLflow cannot answer: without it, GC cannot know what is aliased.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from airlock import tracking
+
+    c = tracking.client(cfg)
+    try:
+        rm = c.get_registered_model(model)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    out: dict[str, str] = {}
+    for alias, version in (rm.aliases or {}).items():
+        digest = c.get_model_version(model, version).tags.get("airlock.digest")
+        if digest:
+            out[digest] = ", ".join(filter(None, [out.get(digest), f"alias {alias}"]))
+    return out
+
+
+def in_use_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
+    """digest -> reason, for what the fleet serves and what an open rollout names."""
+    from airlock import rollout
+
+    out: dict[str, str] = {}
+    st = rollout.load_state(cfg, model)
+    if st is not None and st.phase != "done":
+        for d in (st.target, st.previous):
+            if d:
+                out[d] = f"rollout {st.phase}"
+    try:
+        for node, digest in rollout.Fleet.from_config(cfg).versions().items():
+            if digest:
+                out[digest] = f"served by {node}"
+    except Exception as exc:  # noqa: BLE001 - nodes down: the aliases still protect the champion
+        log.warning("could not ask the fleet what it serves (%s); relying on aliases", type(exc).__name__)
+    return out
+
+
+def referenced_blobs(registry: Registry, skip: set[tuple[str, str]] = frozenset()) -> set[str]:
+    """Every blob some manifest references, except manifests in ``skip`` (model, digest)."""
+    return {f.sha256 for model in registry.list_models() for m in registry.manifests(model)
+            if (model, m.digest) not in skip for f in m.files}
+
+
+def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]],
+         grace: timedelta, models: list[str] | None = None, now: datetime | None = None) -> GcPlan:
+    """Decide what goes. ``protected``: model -> {digest: reason}; ``models``: only these."""
+    now = now or datetime.now(timezone.utc)
+    p = GcPlan()
+    for model in models if models is not None else registry.list_models():
+        guard = protected.get(model, {})
+        for i, m in enumerate(registry.manifests(model)):  # newest first
+            if i < keep_last or m.digest in guard:
+                p.keep.setdefault(model, []).append(m.digest)
+                if i >= keep_last:
+                    p.why_kept[m.digest] = guard[m.digest]
+            else:
+                p.drop.setdefault(model, []).append(m.digest)
+        if p.drop.get(model):
+            gone = set(p.drop[model])
+            for obj in registry._iter(f"{REVISION_PREFIX}{model}/"):
+                body = registry.s3.get_object(Bucket=registry.bucket, Key=obj["Key"])["Body"].read()
+                if json.loads(body).get("digest") in gone:
+                    p.revision_keys.append(obj["Key"])
+    referenced = referenced_blobs(registry, {(m, d) for m, ds in p.drop.items() for d in ds})
+    for obj in registry._iter(BLOB_PREFIX):
+        sha = obj["Key"][len(BLOB_PREFIX):]
+        if sha in referenced:
+            continue
+        if now - obj["LastModified"] < grace:
+            p.young_orphans += 1
+        else:
+            p.blobs[sha] = obj["Size"]
+    return p
+
+
+def collect(cfg: AirlockConfig, dry_run: bool = True, keep_last: int | None = None,
+            models: list[str] | None = None, registry: Registry | None = None) -> dict[str, Any]:
+    """Plan and (unless ``dry_run``) apply a GC; returns the summary it logs."""
+    registry = registry or Registry.from_config(cfg)
+    keep_last = cfg.retention.keep_last if keep_last is None else keep_last
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+    names = models if models else registry.list_models()
+    protected = {m: {**in_use_digests(cfg, m), **aliased_digests(cfg, m)} for m in names}
+    p = plan(registry, keep_last, protected, timedelta(hours=cfg.retention.blob_grace_hours),
+             models=models or None)
+    out = {"dry_run": dry_run, "keep_last": keep_last, **p.summary()}
+    n_versions = sum(len(d) for d in p.drop.values())
+    verb = "would delete" if dry_run else "deleting"
+    log.info("gc %s %d version(s) and %d blob(s), %d bytes", verb, n_versions, len(p.blobs), p.blob_bytes)
+    if not dry_run:
+        registry.delete_keys([manifest_key(m, d) for m, ds in p.drop.items() for d in ds])
+        registry.delete_keys(p.revision_keys)
+        # Re-read the manifests: one written since planning may reuse an old blob.
+        still = referenced_blobs(registry)
+        spared = [sha for sha in p.blobs if sha in still]
+        if spared:
+            log.warning("gc spared %d blob(s) a manifest written meanwhile references", len(spared))
+        registry.delete_keys([BLOB_PREFIX + sha for sha in p.blobs if sha not in still])
+        out["blobs_deleted"] = len(p.blobs) - len(spared)
+        out["bytes_freed"] = p.blob_bytes - sum(p.blobs[s] for s in spared)
+        # Blobs are shared across models: freed bytes are counted under model="all".
+        metrics.record(cfg, "all", {"airlock_gc_deleted_bytes": out["bytes_freed"]})
+    return out
