@@ -172,6 +172,8 @@ def config_path(workdir, s3_env, mlflow_url) -> Path:
     # This 2-core machine's benchmark figures vary by tens of percent run to run
     # (bench/eval_fidelity.py); keep the perf limits from flaking the e2e verdicts.
     data["verdict"] = {"max_throughput_drop_pct": 90, "max_latency_increase_pct": 900}
+    # the e2e watcher follows the repo the e2e intake test publishes
+    data["watch"] = {"schedule": None, "repos": [{"model": "e2e-good", "repo_id": "airlock-e2e/good"}]}
     path = workdir / "airlock.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -199,6 +201,22 @@ def hub(workdir):
         yield {"url": f"http://127.0.0.1:{port}", "mirrors": d / "mirrors", "log": d / "olah.log"}
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def pushgateway(workdir):
+    """A Prometheus Pushgateway (Debian's), where pipeline metrics go."""
+    from airlock.stack.services import pushgateway as pgw
+
+    port = free_port()
+    d = workdir / "pushgateway"
+    p = pgw(port, d / "pushgateway.log", d / "pushgateway.pid")
+    p.start()
+    try:
+        p.wait_healthy(30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        p.stop()
 
 
 @pytest.fixture(scope="session")

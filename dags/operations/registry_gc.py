@@ -13,7 +13,7 @@ still running). Manifests go first, blobs last, so an interrupted run leaves
 only orphan blobs for the next run.
 
 **A dry run by default**: the log and the return value list what would go.
-Untick `dry_run` to delete. Runbook: `docs/runbooks/registry-full.md`.
+Untick `dry_run` to delete. Runbook: `docs/runbooks/full-disk.md`.
 """
 
 from __future__ import annotations

@@ -263,6 +263,7 @@ class StackConfig(_Model):
     airflow_port: int = 8080
     airflow_db: str = Field("sqlite", description="'sqlite' or a SQLAlchemy URL")
     olah_port: int = 8090
+    pushgateway_port: int = 9091
     startup_timeout_s: float = Field(180, gt=0)
 
 

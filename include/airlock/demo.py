@@ -75,8 +75,22 @@ def main() -> int:
         versions = {n.name: (n.current_version() or "-")[:12] for n in stack.nodes()}
         say(f"fleet:       {versions} (champion = version {verdict.get('model_version')})")
         say(f"through the load balancer: {fleet_completion(cfg)}")
+    say(f"metrics:     {pushed_metrics(cfg, stack)}")
     say("stop it all: make down")
     return 0
+
+
+def pushed_metrics(cfg, stack: LocalStack) -> str:
+    """What the pipeline's tasks pushed for the demo model, read back from the gateway."""
+    from airlock import metrics
+
+    try:
+        pushed = metrics.current(stack.pushgateway_url, cfg.metrics.job, DEMO_MODEL)
+    except OSError as exc:
+        return f"pushgateway unreachable ({type(exc).__name__})"
+    parts = [f"{name.removeprefix('airlock_')}{dict(labels) or ''}={value:g}"
+             for (name, labels), value in sorted(pushed.items())]
+    return f"{', '.join(parts) or 'none pushed'} ({stack.pushgateway_url}/metrics)"
 
 
 def fleet_completion(cfg) -> str:

@@ -211,15 +211,18 @@ def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, regis
                 if n.current_version() == target and n.healthy():
                     fl.balancer.set_state(fl.server(n), "ready")
                     st.nodes[n.name] = "updated"
-                    continue
-                st.nodes[n.name] = "updating"
-                save_state(cfg, st)
-                t = fl.switch(n, target)
-                st.nodes[n.name] = "updated"
-                st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0)
-                save_state(cfg, st)
-                say(f"{n.name}: now serving {target[:12]} ({t:.1f}s){' — canary' if i == 0 else ''}")
-                if i == 0 and bake and len(fl.nodes) > 1:
+                else:
+                    st.nodes[n.name] = "updating"
+                    save_state(cfg, st)
+                    t = fl.switch(n, target)
+                    st.nodes[n.name] = "updated"
+                    st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0)
+                    save_state(cfg, st)
+                    say(f"{n.name}: now serving {target[:12]} ({t:.1f}s){' — canary' if i == 0 else ''}")
+                # A resumed rollout whose worker died mid-bake bakes again: no
+                # node past the canary moves without a passed bake on record.
+                baked = any(e.get("action") == "bake" and e.get("passed") for e in st.events)
+                if i == 0 and bake and len(fl.nodes) > 1 and not baked:
                     rest = [n2 for n2 in fl.nodes[1:]]
                     res = bake_mod.bake((fl.server(n), n.base_url), [(fl.server(r), r.base_url) for r in rest],
                                         f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics", cfg.fleet.backend,

@@ -35,6 +35,11 @@ def postgres_db():
 
 
 @pytest.fixture(scope="session")
+def hf_token() -> str:
+    return f"hf_e2e{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
 def clean_airflow_environ():
     """Hide the in-process DagBag tests' ``AIRFLOW*`` settings (unit-test mode,
     a throwaway home) from the real Airflow: in unit-test mode every component
@@ -46,7 +51,7 @@ def clean_airflow_environ():
 
 
 @pytest.fixture(scope="session")
-def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hub):
+def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hub, pushgateway, hf_token):
     """Airflow on Postgres; yields an :class:`AirflowClient` logged in as admin."""
     from airlock.stack.airflow_client import AirflowClient
     from airlock.stack.services import airflow_components, airflow_env
@@ -58,6 +63,8 @@ def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hu
         "AWS_ACCESS_KEY_ID": s3_env.creds["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": s3_env.creds["AWS_SECRET_ACCESS_KEY"],
         "HF_ENDPOINT": hub["url"], "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "1",
+        "HF_TOKEN": hf_token,  # sent to the hub stand-in; the hygiene test looks for it in every log
+        "AIRLOCK__METRICS__PUSHGATEWAY_URL": pushgateway,
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }

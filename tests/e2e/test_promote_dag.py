@@ -43,6 +43,7 @@ def test_rejected_approval_leaves_fleet_and_champion_untouched(airflow, fleet, c
     assert tracking.champion_version(config, MODEL) is None
 
 
+@pytest.mark.timeout(1800)  # two promotions and a rollback: six node restarts under load
 def test_promote_then_manual_rollback_with_zero_failed_requests(airflow, fleet, config, registry, factory, workdir):
     first, v1 = _passed_version(config, registry, factory, workdir, "P2")
     second, v2 = _passed_version(config, registry, factory, workdir, "P3")

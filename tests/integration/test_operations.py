@@ -116,21 +116,6 @@ def test_gc_keeps_young_orphans_and_refuses_keep_last_zero(gc_env):
         retention.collect(cfg, dry_run=True, keep_last=0, registry=reg)
 
 
-@pytest.fixture(scope="module")
-def pushgateway(workdir):
-    from airlock.stack.services import pushgateway as pgw
-
-    port = free_port()
-    d = workdir / "pushgateway"
-    p = pgw(port, d / "pgw.log", d / "pgw.pid")
-    p.start()
-    try:
-        p.wait_healthy(30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        p.stop()
-
-
 def test_pipeline_metrics_accumulate_across_pushes(config, pushgateway):
     cfg = config.model_copy(update={"metrics": MetricsConfig(pushgateway_url=pushgateway)})
     assert metrics.record(cfg, "m1", {"airlock_verdicts": {"pass": 1}, "airlock_ingest_bytes": {"uploaded": 100}})

@@ -85,3 +85,88 @@ def test_a_second_rollout_is_refused_while_one_runs(fleet, config, registry):
         started.set()
         t.join(60)
     assert errors and isinstance(errors[0], rollout.RolloutBusy)
+
+
+def test_rerun_after_a_killed_worker_resumes_and_still_bakes(fleet, config, config_path, registry, factory, workdir):
+    """The worker running the rollout is SIGKILLed after the canary switched
+    (mid-bake), as when an Airflow worker dies; the task's retry resumes from
+    the state file: the canary is kept, the bake runs again, then the rest."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    champion = fleet.champion
+    target = _version(config, registry, factory, workdir, "good", "R")
+    code = ("import sys; from airlock.config import load_config; from airlock import rollout; "
+            "rollout.run(load_config(sys.argv[1], environ={}), 'fleet', sys.argv[2], sys.argv[3])")
+    state_file = config.state_dir / "rollouts" / "fleet.json"
+    with SteadyLoad(_front(config), config.serving.served_model_name) as load:
+        worker = subprocess.Popen([sys.executable, "-c", code, str(config_path), target, champion],
+                                  env={**os.environ, "PYTHONPATH": str(REPO / "include")},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and worker.poll() is None:
+            try:
+                st = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                st = {}
+            if st.get("target") == target and st.get("nodes", {}).get("n1") == "updated":
+                break
+            time.sleep(0.2)
+        assert worker.poll() is None, "the worker ended before the canary switched"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        killed = rollout.load_state(config, "fleet")
+        assert killed.phase == "running" and killed.nodes == {"n1": "updated", "n2": "pending"}
+        assert not any(e.get("action") == "bake" for e in killed.events)  # killed mid-bake
+        assert fleet.versions() == {"n1": target, "n2": champion}
+
+        st = rollout.run(config, "fleet", target, champion, registry, fleet=fleet)  # the retry
+    assert st.phase == "done" and fleet.versions() == {"n1": target, "n2": target}
+    assert [e["node"] for e in st.events if e.get("action") == "updated"] == ["n1", "n2"]  # n1 not restarted again
+    assert any(e.get("action") == "bake" and e["passed"] for e in st.events)
+    assert load.failed == 0, load.errors[:5]
+    assert all(s["status"] == "UP" for s in fleet.balancer.servers().values())
+    fleet.champion = target
+
+
+def test_bake_through_prometheus(fleet, config, registry, factory, workdir):
+    """bake.prometheus_url: the canary judged from PromQL over a real
+    Prometheus (Debian's) scraping HAProxy and both vLLM nodes."""
+    import yaml
+
+    from airlock.stack.services import prometheus
+    from tests.conftest import free_port
+
+    d = workdir / "prometheus"
+    d.mkdir(exist_ok=True)
+    (d / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": "haproxy", "static_configs": [{"targets": [f"127.0.0.1:{config.balancer.stats_port}"]}]},
+            {"job_name": "vllm", "static_configs": [{"targets": [n.base_url.split("//")[1] for n in fleet.nodes]}]},
+        ]}))
+    port = free_port()
+    prom = prometheus(d / "prometheus.yml", port, d / "data", d / "prometheus.log", d / "prometheus.pid")
+    prom.start()
+    try:
+        prom.wait_healthy(30)
+        champion = fleet.champion
+        target = _version(config, registry, factory, workdir, "good", "P")
+        via_prom = config.model_copy(update={"promotion": config.promotion.model_copy(update={
+            "bake": config.promotion.bake.model_copy(update={"prometheus_url": f"http://127.0.0.1:{port}",
+                                                             "seconds": 10, "min_requests": 1})})})
+        with SteadyLoad(_front(config), config.serving.served_model_name) as load:
+            st = rollout.run(via_prom, "fleet", target, champion, registry, fleet=rollout.Fleet(via_prom, fleet.nodes))
+        bake = rollout.summary(st)["bake"]
+        assert st.phase == "done" and bake["passed"], bake
+        assert bake["canary"]["requests"] > 0 and bake["rest"]["requests"] > 0, bake  # figures came from PromQL
+        assert load.failed == 0, load.errors[:5]
+        fleet.champion = target
+    finally:
+        prom.stop()

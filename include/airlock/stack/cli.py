@@ -77,6 +77,8 @@ def up(stack: LocalStack) -> int:
         ml.start()
         hub = stack.olah()
         hub.start()
+        pgw = stack.pushgateway()
+        pgw.start()
         env = {**os.environ, **stack.airflow_env()}
         subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -99,6 +101,8 @@ def up(stack: LocalStack) -> int:
             say(f"  {n.name:<11} {n.base_url} (version {n.current_version()[:12]})")
         hub.wait_healthy(timeout)
         say(f"  hub mirror  http://127.0.0.1:{cfg.stack.olah_port} (olah, offline)")
+        pgw.wait_healthy(timeout)
+        say(f"  pushgateway {stack.pushgateway_url}/metrics (pipeline metrics)")
         hp.wait_healthy(timeout)
         for n in nodes:
             stack.balancer().wait_up(n.cfg.haproxy_server or n.name, timeout=30)
@@ -124,7 +128,7 @@ def down(stack: LocalStack) -> int:
         if n.running():
             n.stop()
             stopped.append(n.name)
-    for proc in [*reversed(stack.airflow()), stack.olah(), stack.mlflow(), stack.seaweedfs()]:
+    for proc in [*reversed(stack.airflow()), stack.pushgateway(), stack.olah(), stack.mlflow(), stack.seaweedfs()]:
         if proc.stop():
             stopped.append(proc.name)
     say("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))

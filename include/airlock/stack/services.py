@@ -222,7 +222,16 @@ class LocalStack:
             "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
             # Not TRANSFORMERS_OFFLINE: huggingface_hub reads it as HF_HUB_OFFLINE.
             "HF_DATASETS_OFFLINE": "1",
+            "AIRLOCK__METRICS__PUSHGATEWAY_URL": self.pushgateway_url,
         }
+
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.stack.pushgateway_port}"
+
+    def pushgateway(self) -> ManagedProcess:
+        p = self.paths
+        return pushgateway(self.cfg.stack.pushgateway_port, p.logs / "pushgateway.log", p.run / "pushgateway.pid")
 
     def seaweedfs(self) -> ManagedProcess:
         p = self.paths
@@ -266,7 +275,7 @@ class LocalStack:
         return Balancer(self.cfg.haproxy_socket, self.cfg.fleet.backend)
 
     def all_processes(self) -> list[ManagedProcess]:
-        return [self.seaweedfs(), self.mlflow(), *self.airflow(), self.haproxy(), self.olah()]
+        return [self.seaweedfs(), self.mlflow(), *self.airflow(), self.haproxy(), self.olah(), self.pushgateway()]
 
 
 __all__ = ["LocalStack", "ServiceError", "StackPaths", "running_fleet"]
