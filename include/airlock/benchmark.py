@@ -86,12 +86,31 @@ def bench_args(cfg: AirlockConfig, base_url: str, served_model: str, tokenizer_d
     ]
 
 
+def median_point(runs: list[SweepPoint]) -> SweepPoint:
+    """Each figure the median over repeated runs of one sweep point (counts summed)."""
+    import statistics
+
+    first = runs[0]
+    out: dict[str, Any] = {}
+    for k, v in first.as_dict().items():
+        vals = [getattr(r, k) for r in runs]
+        if k in ("completed", "failed", "num_prompts"):
+            out[k] = sum(vals)
+        elif k == "concurrency":
+            out[k] = v
+        elif any(x is None for x in vals):
+            out[k] = None
+        else:
+            out[k] = float(statistics.median(vals))
+    return SweepPoint(**out)
+
+
 def run_point(cfg: AirlockConfig, base_url: str, served_model: str, tokenizer_dir: Path,
-              concurrency: int, work_dir: Path) -> tuple[SweepPoint, dict[str, Any]]:
-    """One sweep point; returns the typed metrics and the raw summary JSON."""
+              concurrency: int, work_dir: Path, tag: str = "") -> tuple[SweepPoint, dict[str, Any]]:
+    """One run at one sweep point; returns the typed metrics and the raw summary JSON."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    fname = f"bench-c{concurrency}.json"
-    log = work_dir / f"bench-c{concurrency}.log"
+    fname = f"bench-c{concurrency}{tag}.json"
+    log = work_dir / f"bench-c{concurrency}{tag}.log"
     argv = [str(cfg.path(cfg.serving.python)), str(SHIM),
             *bench_args(cfg, base_url, served_model, tokenizer_dir, concurrency, work_dir, fname)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1",
@@ -116,9 +135,17 @@ def run_point(cfg: AirlockConfig, base_url: str, served_model: str, tokenizer_di
 
 def run_sweep(cfg: AirlockConfig, base_url: str, served_model: str, tokenizer_dir: Path,
               work_dir: Path) -> tuple[list[SweepPoint], list[dict[str, Any]]]:
+    """Every concurrency, ``benchmark.repeats`` runs each; the median is recorded.
+
+    The raw summaries of every run are returned (and logged) as evidence.
+    """
     points, raws = [], []
+    n = cfg.benchmark.repeats
     for c in cfg.benchmark.concurrencies:
-        p, raw = run_point(cfg, base_url, served_model, tokenizer_dir, c, work_dir)
-        points.append(p)
-        raws.append(raw)
+        runs = []
+        for i in range(n):
+            p, raw = run_point(cfg, base_url, served_model, tokenizer_dir, c, work_dir, f"-r{i + 1}" if n > 1 else "")
+            runs.append(p)
+            raws.append({**raw, "airlock_concurrency": c, "airlock_repeat": i + 1})
+        points.append(median_point(runs))
     return points, raws

@@ -161,6 +161,7 @@ class BenchmarkConfig(_Model):
     slo_ttft_ms: float = Field(1000, gt=0)
     slo_tpot_ms: float = Field(200, gt=0)
     timeout_s: float = Field(600, gt=0)
+    repeats: int = Field(1, ge=1, le=9, description="runs per sweep point; each figure is their median")
 
 
 class VerdictConfig(_Model):

@@ -241,6 +241,17 @@ class Registry:
         return sorted(p["Prefix"][len(MANIFEST_PREFIX):-1] for page in pages
                       for p in page.get("CommonPrefixes", []))
 
+    def blobs(self) -> Iterator[tuple[str, int, datetime]]:
+        """(sha256, size, last modified) of every blob in the registry."""
+        for obj in self._iter(BLOB_PREFIX):
+            yield obj["Key"][len(BLOB_PREFIX):], obj["Size"], obj["LastModified"]
+
+    def revision_entries(self, name: str) -> Iterator[tuple[str, str]]:
+        """(key, digest) of each revisions-index entry of ``name``."""
+        for obj in self._iter(f"{REVISION_PREFIX}{validate_name(name)}/"):
+            raw = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+            yield obj["Key"], json.loads(raw)["digest"]
+
     def delete_keys(self, keys: list[str]) -> None:
         """Delete objects in batches of 1000; raise naming the first key S3 refused."""
         for i in range(0, len(keys), 1000):

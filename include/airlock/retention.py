@@ -14,7 +14,6 @@ a missing blob.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -22,7 +21,7 @@ from typing import Any
 
 from airlock import metrics
 from airlock.config import AirlockConfig
-from airlock.registry import BLOB_PREFIX, REVISION_PREFIX, Registry, manifest_key
+from airlock.registry import BLOB_PREFIX, Registry, manifest_key
 
 log = logging.getLogger("airlock.retention")
 
@@ -113,19 +112,15 @@ def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]
                 p.drop.setdefault(model, []).append(m.digest)
         if p.drop.get(model):
             gone = set(p.drop[model])
-            for obj in registry._iter(f"{REVISION_PREFIX}{model}/"):
-                body = registry.s3.get_object(Bucket=registry.bucket, Key=obj["Key"])["Body"].read()
-                if json.loads(body).get("digest") in gone:
-                    p.revision_keys.append(obj["Key"])
+            p.revision_keys += [key for key, digest in registry.revision_entries(model) if digest in gone]
     referenced = referenced_blobs(registry, {(m, d) for m, ds in p.drop.items() for d in ds})
-    for obj in registry._iter(BLOB_PREFIX):
-        sha = obj["Key"][len(BLOB_PREFIX):]
+    for sha, size, modified in registry.blobs():
         if sha in referenced:
             continue
-        if now - obj["LastModified"] < grace:
+        if now - modified < grace:
             p.young_orphans += 1
         else:
-            p.blobs[sha] = obj["Size"]
+            p.blobs[sha] = size
     return p
 
 

@@ -146,8 +146,10 @@ def log_benchmark(cfg: AirlockConfig, run_id: str, points: list, raws: list[dict
                 metrics.append(Metric(f"bench/{k}", float(v), now, p.concurrency))
     c.log_batch(run_id, metrics=metrics)
     log_json_artifact(c, run_id, "sweep.json", [p.as_dict() for p in points])
-    for p, raw in zip(points, raws):
-        log_json_artifact(c, run_id, f"vllm_bench_c{p.concurrency}.json", raw, "raw")
+    repeated = len(raws) > len({r["airlock_concurrency"] for r in raws})
+    for raw in raws:  # every run of every point; sweep.json holds their medians
+        name = f"vllm_bench_c{raw['airlock_concurrency']}" + (f"_r{raw['airlock_repeat']}" if repeated else "")
+        log_json_artifact(c, run_id, f"{name}.json", raw, "raw")
 
 
 def champion_version(cfg: AirlockConfig, model: str):
