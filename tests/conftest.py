@@ -210,7 +210,7 @@ def pushgateway(workdir):
 
     port = free_port()
     d = workdir / "pushgateway"
-    p = pgw(port, d / "pushgateway.log", d / "pushgateway.pid")
+    p = pgw(port, d / "metrics.data", d / "pushgateway.log", d / "pushgateway.pid")
     p.start()
     try:
         p.wait_healthy(30)

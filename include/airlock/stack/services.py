@@ -136,9 +136,14 @@ def haproxy(cfg_path: Path, log: Path, pid: Path, socket_path: Path, stats_port:
                           healthy=lambda: socket_path.exists() and http_ok(f"http://127.0.0.1:{stats_port}/metrics"))
 
 
-def pushgateway(port: int, log: Path, pid: Path) -> ManagedProcess:
-    """Prometheus Pushgateway (Debian's), in memory: where pipeline metrics go."""
-    return ManagedProcess("pushgateway", ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+def pushgateway(port: int, data: Path, log: Path, pid: Path) -> ManagedProcess:
+    """Prometheus Pushgateway (Debian's): where pipeline metrics go.
+
+    Its metrics persist in ``data`` (Debian's build otherwise shares
+    /var/lib/prometheus/pushgateway.data between every instance)."""
+    data.parent.mkdir(parents=True, exist_ok=True)
+    return ManagedProcess("pushgateway", ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+                                          f"--persistence.file={data}", "--persistence.interval=30s"],
                           log, pid, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"))
 
 
@@ -231,7 +236,8 @@ class LocalStack:
 
     def pushgateway(self) -> ManagedProcess:
         p = self.paths
-        return pushgateway(self.cfg.stack.pushgateway_port, p.logs / "pushgateway.log", p.run / "pushgateway.pid")
+        return pushgateway(self.cfg.stack.pushgateway_port, p.data / "pushgateway" / "metrics.data",
+                           p.logs / "pushgateway.log", p.run / "pushgateway.pid")
 
     def seaweedfs(self) -> ManagedProcess:
         p = self.paths
