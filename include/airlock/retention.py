@@ -21,6 +21,7 @@ from typing import Any
 
 from airlock import metrics
 from airlock.config import AirlockConfig
+from airlock.manifest import Manifest
 from airlock.registry import BLOB_PREFIX, Registry, manifest_key
 
 log = logging.getLogger("airlock.retention")
@@ -90,10 +91,15 @@ def in_use_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
     return out
 
 
-def referenced_blobs(registry: Registry, skip: set[tuple[str, str]] = frozenset()) -> set[str]:
-    """Every blob some manifest references, except manifests in ``skip`` (model, digest)."""
-    return {f.sha256 for model in registry.list_models() for m in registry.manifests(model)
+def referenced_blobs(manifests: dict[str, list[Manifest]], skip: set[tuple[str, str]] = frozenset()) -> set[str]:
+    """Every blob a manifest references, except manifests in ``skip`` (model, digest)."""
+    return {f.sha256 for model, ms in manifests.items() for m in ms
             if (model, m.digest) not in skip for f in m.files}
+
+
+def all_manifests(registry: Registry) -> dict[str, list[Manifest]]:
+    """model -> its versions, newest first: read once per plan."""
+    return {model: registry.manifests(model) for model in registry.list_models()}
 
 
 def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]],
@@ -101,9 +107,10 @@ def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]
     """Decide what goes. ``protected``: model -> {digest: reason}; ``models``: only these."""
     now = now or datetime.now(timezone.utc)
     p = GcPlan()
-    for model in models if models is not None else registry.list_models():
+    every = all_manifests(registry)
+    for model in models if models is not None else list(every):
         guard = protected.get(model, {})
-        for i, m in enumerate(registry.manifests(model)):  # newest first
+        for i, m in enumerate(every.get(model, [])):  # newest first
             if i < keep_last or m.digest in guard:
                 p.keep.setdefault(model, []).append(m.digest)
                 if i >= keep_last:
@@ -111,9 +118,9 @@ def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]
             else:
                 p.drop.setdefault(model, []).append(m.digest)
         if p.drop.get(model):
-            gone = set(p.drop[model])
-            p.revision_keys += [key for key, digest in registry.revision_entries(model) if digest in gone]
-    referenced = referenced_blobs(registry, {(m, d) for m, ds in p.drop.items() for d in ds})
+            dropped = set(p.drop[model])
+            p.revision_keys += [key for key, digest in registry.revision_entries(model) if digest in dropped]
+    referenced = referenced_blobs(every, {(model, d) for model, ds in p.drop.items() for d in ds})
     for sha, size, modified in registry.blobs():
         if sha in referenced:
             continue
@@ -143,7 +150,7 @@ def collect(cfg: AirlockConfig, dry_run: bool = True, keep_last: int | None = No
         registry.delete_keys([manifest_key(m, d) for m, ds in p.drop.items() for d in ds])
         registry.delete_keys(p.revision_keys)
         # Re-read the manifests: one written since planning may reuse an old blob.
-        still = referenced_blobs(registry)
+        still = referenced_blobs(all_manifests(registry))
         spared = [sha for sha in p.blobs if sha in still]
         if spared:
             log.warning("gc spared %d blob(s) a manifest written meanwhile references", len(spared))
