@@ -139,18 +139,38 @@ class Fleet:
     def versions(self) -> dict[str, str | None]:
         return {n.name: n.current_version() for n in self.nodes}
 
-    def switch(self, node: ServingNode, digest: str) -> float:
-        """Drain, switch, restart, check, re-enable one node; seconds taken."""
-        t0 = time.monotonic()
+    def switch(self, node: ServingNode, digest: str) -> dict[str, float]:
+        """Drain, switch, restart, check, re-enable one node.
+
+        Returns the seconds of each phase and their ``total``: the rollout
+        records them so an operator sees where a slow restart spent its time.
+        """
+        phases: dict[str, float] = {}
+        t0 = mark = time.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = round(now - mark, 2)
+            mark = now
+
         srv, lb = self.server(node), self.balancer
         lb.drain(srv, self.cfg.promotion.drain_timeout_s)
+        lap("drain")
         node.activate(digest)
-        node.restart()
+        node.stop()
+        lap("stop")
+        node.start()
+        node.wait_healthy()
+        lap("start")
         for _ in range(self.cfg.promotion.warmup_requests):  # first requests after a start are slow
             smoke(node, self.cfg)
+        lap("warmup")
         lb.wait_up(srv, timeout=60)
         lb.set_state(srv, "ready")
-        return time.monotonic() - t0
+        lap("ready")
+        phases["total"] = round(time.monotonic() - t0, 2)
+        return phases
 
 
 def stage_everywhere(cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str,
@@ -169,9 +189,10 @@ def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[st
         if st.nodes.get(n.name) not in ("updating", "updated"):
             continue
         try:
-            t = fl.switch(n, st.previous) if st.previous else 0.0
+            phases = fl.switch(n, st.previous) if st.previous else {"total": 0.0}
+            t = phases["total"]
             st.nodes[n.name] = "restored"
-            st.event(node=n.name, action="restored", version=st.previous, seconds=round(t, 1))
+            st.event(node=n.name, action="restored", version=st.previous, seconds=round(t, 1), phases=phases)
             restored.append(n.name)
             say(f"{n.name}: restored to {str(st.previous)[:12]} in {t:.1f}s")
         except Exception as exc:  # noqa: BLE001 - keep restoring the others
@@ -214,9 +235,11 @@ def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, regis
                 else:
                     st.nodes[n.name] = "updating"
                     save_state(cfg, st)
-                    t = fl.switch(n, target)
+                    phases = fl.switch(n, target)
+                    t = phases["total"]
                     st.nodes[n.name] = "updated"
-                    st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0)
+                    st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0,
+                             phases=phases)
                     save_state(cfg, st)
                     say(f"{n.name}: now serving {target[:12]} ({t:.1f}s){' — canary' if i == 0 else ''}")
                 # A resumed rollout whose worker died mid-bake bakes again: no

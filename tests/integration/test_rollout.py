@@ -33,6 +33,10 @@ def test_good_candidate_is_promoted_with_zero_failed_requests(fleet, config, reg
     assert load.failed == 0 and load.ok > 50, load.errors[:5]
     bake = rollout.summary(st)["bake"]
     assert bake["passed"] and bake["canary"]["requests"] > 0
+    for moved in rollout.summary(st)["nodes"]:  # where each restart spent its time
+        ph = moved["phases"]
+        assert list(ph) == ["drain", "stop", "start", "warmup", "ready", "total"] and ph["start"] > 0
+        assert abs(sum(ph.values()) - 2 * ph["total"]) < 0.1
     # a rerun of a finished rollout changes nothing
     assert rollout.run(config, "fleet", b, fleet.champion, registry, fleet=fleet).phase == "done"
     fleet.champion = b

@@ -31,10 +31,6 @@ class FakeContainer:
         self.calls.append(("stop", timeout))
         self.status = "exited"
 
-    def restart(self, timeout):
-        self.calls.append(("restart", timeout))
-        self.status = "running"
-
     def reload(self):
         pass
 
@@ -61,11 +57,13 @@ def test_docker_driver_switches_version_and_restarts_the_named_container(tmp_pat
     node.activate(DIGEST)
     assert (tmp_path / "current").resolve() == (tmp_path / "models" / DIGEST).resolve()
     monkeypatch.setattr("airlock.nodes.base.wait_http_health", lambda *a, **k: 0.0)
-    node.restart()
-    assert client.asked[0] == "gpu1" and ("restart", 30) in c.calls
+    node.stop()
+    node.start()
+    node.wait_healthy()
+    assert client.asked[0] == "gpu1" and c.calls == [("stop", 30), "start"]
     assert node.current_version() == DIGEST
     node.stop()
-    assert ("stop", 30) in c.calls and node.current_version() is None
+    assert c.calls[-1] == ("stop", 30) and node.current_version() is None
 
 
 def test_docker_driver_failure_carries_the_container_log(tmp_path):
@@ -89,10 +87,11 @@ def test_systemd_driver_writes_the_environment_file_and_runs_systemctl_over_ssh(
     env = (tmp_path / "node.env").read_text()
     assert f"AIRLOCK_MODEL_DIR={tmp_path / 'models' / DIGEST}" in env and "AIRLOCK_PORT=8000" in env
     monkeypatch.setattr("airlock.nodes.base.wait_http_health", lambda *a, **k: 0.0)
-    node.restart()
-    assert ran[0] == ["ssh", "-o", "BatchMode=yes", "10.9.8.7", "systemctl restart airlock-vllm@gpu2.service"]
     node.stop()
-    assert ran[-1][-1] == "systemctl stop airlock-vllm@gpu2.service"
+    node.start()
+    node.wait_healthy()
+    assert ran[0] == ["ssh", "-o", "BatchMode=yes", "10.9.8.7", "systemctl stop airlock-vllm@gpu2.service"]
+    assert ran[1][-1] == "systemctl start airlock-vllm@gpu2.service"
 
 
 def test_systemd_driver_local_and_failure(tmp_path):

@@ -29,8 +29,8 @@ class ServingNode(Protocol):
 
     def stop(self) -> None: ...
 
-    def restart(self, timeout: float | None = None) -> float:
-        """Stop, start on the active version, wait for health; seconds taken."""
+    def wait_healthy(self, timeout: float | None = None) -> float:
+        """Block until the started server answers /health; seconds waited."""
 
     def healthy(self) -> bool: ...
 
@@ -114,7 +114,7 @@ def wait_http_health(name: str, url: str, timeout: float, alive=lambda: True, in
 
 class ServiceNode(LocalVersionCache):
     """A node whose server is a service someone else supervises (a container, a
-    systemd unit): drivers supply start/stop/restart of the service, its liveness
+    systemd unit): drivers supply start/stop of the service, its liveness
     and its log tail; the HTTP health, version bookkeeping and errors are shared."""
 
     cfg: object
@@ -131,9 +131,6 @@ class ServiceNode(LocalVersionCache):
         raise NotImplementedError
 
     def _stop_service(self) -> None:
-        raise NotImplementedError
-
-    def _restart_service(self) -> None:
         raise NotImplementedError
 
     def _log_tail(self) -> str:
@@ -157,16 +154,6 @@ class ServiceNode(LocalVersionCache):
         except NodeError as exc:
             raise NodeError(f"{self.name} failed to start: {exc}\n--- last lines of its log ---\n"
                             f"{self._log_tail()}") from None
-
-    def restart(self, timeout: float | None = None) -> float:
-        import time
-
-        t0 = time.monotonic()
-        digest = self.active_version()
-        self._restart_service()
-        self._record_running(digest)
-        self.wait_healthy(timeout)
-        return time.monotonic() - t0
 
     def healthy(self) -> bool:
         try:

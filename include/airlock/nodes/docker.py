@@ -4,7 +4,7 @@ image on a GPU host), managed through the Docker Engine API (docker SDK).
 The container is created by compose (``docker-compose.yml``) with the node's
 model directory mounted read-only at ``/models`` and the command
 ``--model /models/current``. Switching versions is: stage into
-``models/<digest>`` on the host, flip ``current``, restart the container.
+``models/<digest>`` on the host, flip ``current``, stop and start the container.
 """
 
 from __future__ import annotations
@@ -46,9 +46,6 @@ class DockerNode(ServiceNode):
 
     def _stop_service(self) -> None:
         self._container().stop(timeout=30)
-
-    def _restart_service(self) -> None:
-        self._container().restart(timeout=30)
 
     def _log_tail(self) -> str:
         return self._container().logs(tail=40).decode("utf-8", "replace")

@@ -101,13 +101,6 @@ class ProcessNode(LocalVersionCache):
         self._proc().stop()
         self._record_running(None)
 
-    def restart(self, timeout: float | None = None) -> float:
-        t0 = time.monotonic()
-        self.stop()
-        self.start()
-        self.wait_healthy(timeout)
-        return time.monotonic() - t0
-
     def healthy(self) -> bool:
         return http_ok(self.base_url + "/health")
 

@@ -4,7 +4,7 @@ The unit (see ``docs/gpu-server.md``) reads ``EnvironmentFile=<node dir>/node.en
 which names the model directory, and runs
 ``vllm serve $AIRLOCK_MODEL_DIR --served-model-name ... --port ...``.
 Activating a version rewrites that file (and the ``current`` link);
-``systemctl restart`` then starts the server on it.
+``systemctl stop`` and ``start`` then run the server on it.
 """
 
 from __future__ import annotations
@@ -58,9 +58,6 @@ class SystemdNode(ServiceNode):
 
     def _stop_service(self) -> None:
         self._systemctl("stop")
-
-    def _restart_service(self) -> None:
-        self._systemctl("restart")
 
     def _log_tail(self) -> str:
         return self._on_host(["journalctl", "-u", self.unit, "-n", "40", "--no-pager"]).stdout
