@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=4, help="baseline/ingest pairs (fresh buckets each)")
+    ap.add_argument("--chunk-mb", type=int, default=None, help="multipart part size (default: the config's)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="airlock-bench-") as tmp:
@@ -68,8 +69,10 @@ def main() -> None:
 
             base_times, ingest_times, reingest = [], [], []
             for r in range(args.rounds):
-                cfg = load_config(environ={"AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint,
-                                           "AIRLOCK__REGISTRY__BUCKET": f"bench-reg-{r}"})
+                env = {"AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint, "AIRLOCK__REGISTRY__BUCKET": f"bench-reg-{r}"}
+                if args.chunk_mb:
+                    env["AIRLOCK__REGISTRY__MULTIPART_CHUNK_MB"] = str(args.chunk_mb)
+                cfg = load_config(environ=env)
                 reg = Registry.from_config(cfg)
                 reg.ensure_bucket()
                 reg.s3.create_bucket(Bucket=f"bench-base-{r}")
