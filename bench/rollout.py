@@ -94,9 +94,10 @@ def main() -> None:
             back = {e["node"]: e["phases"] for e in rows[1][5].events if e.get("action") == "updated"}
             print("rollback per node vs cold start, both under the same load — goal: <= cold start + 5 s")
             for name, ph in back.items():
+                steps = ", ".join(f"{k} {v:.1f}s" for k, v in ph.items() if k != "total")
                 print(f"  {name}: rollback {ph['total']:.1f}s, cold start {cold[name]:.1f}s, "
                       f"difference {ph['total'] - cold[name]:+.1f}s; beyond its own start phase "
-                      f"{ph['total'] - ph['start']:+.1f}s ({', '.join(f'{k} {v:.1f}s' for k, v in ph.items() if k != 'total')})")
+                      f"{ph['total'] - ph['start']:+.1f}s ({steps})")
         finally:
             weed.stop()
 
