@@ -14,7 +14,10 @@ The first ingest of each round hashes the files (a cold hash cache only in
 round 1); rounds alternate which upload goes first. Prints ratios of medians:
 ingest throughput / baseline (goal >= 0.9), re-ingest time /
 first ingest (goal <= 0.05) and the bytes the re-ingest uploaded (goal 0).
-Run: ``PYTHONPATH=include .venv/bin/python bench/ingest.py [--gb 1.0]``
+It also prints the CPU seconds per GB spent by this process and by the store
+on each side: on a 2-core host both share the cores, so every CPU second the
+client spends (the sha256 that verifies the stream) is taken from the store.
+Run: ``PYTHONPATH=include .venv/bin/python bench/ingest.py [--gb 1.0] [--rounds 6]``
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--shards", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=4, help="baseline/ingest pairs (fresh buckets each)")
+    ap.add_argument("--rounds", type=int, default=6, help="baseline/ingest pairs (fresh buckets each)")
     ap.add_argument("--chunk-mb", type=int, default=None, help="multipart part size (default: the config's)")
     args = ap.parse_args()
 
@@ -67,6 +72,17 @@ def main() -> None:
             total = sum(p.stat().st_size for p in model.iterdir())
             print(f"synthetic model: {total / 1e9:.2f} GB in {args.shards} shards; SeaweedFS at {endpoint}")
 
+            server = psutil.Process(proc.pid())
+            cpu: dict[str, list[tuple[float, float]]] = {"baseline": [], "ingest": []}
+
+            def timed(kind: str, fn) -> float:
+                """Wall seconds of ``fn``; also keeps this process's and the store's CPU seconds."""
+                c0, s0, t0 = time.process_time(), sum(server.cpu_times()[:2]), time.monotonic()
+                fn()
+                took = time.monotonic() - t0
+                cpu[kind].append((time.process_time() - c0, sum(server.cpu_times()[:2]) - s0))
+                return took
+
             base_times, ingest_times, reingest = [], [], []
             for r in range(args.rounds):
                 env = {"AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint, "AIRLOCK__REGISTRY__BUCKET": f"bench-reg-{r}"}
@@ -79,16 +95,15 @@ def main() -> None:
                 xfer = S3Transfer(reg.s3, config=reg.transfer)
 
                 def baseline() -> None:
-                    t0 = time.monotonic()
-                    for p in sorted(model.iterdir()):
-                        xfer.upload_file(str(p), f"bench-base-{r}", f"plain/{p.name}")
-                    base_times.append(time.monotonic() - t0)
+                    def upload() -> None:
+                        for p in sorted(model.iterdir()):
+                            xfer.upload_file(str(p), f"bench-base-{r}", f"plain/{p.name}")
+                    base_times.append(timed("baseline", upload))
 
                 def ingest() -> None:
-                    t0 = time.monotonic()
-                    rep = ingest_local(cfg, reg, "bench", model)
-                    ingest_times.append(time.monotonic() - t0)
-                    assert rep.created and rep.bytes_uploaded == total
+                    reports = []
+                    ingest_times.append(timed("ingest", lambda: reports.append(ingest_local(cfg, reg, "bench", model))))
+                    assert reports[0].created and reports[0].bytes_uploaded == total
 
                 # Alternate which goes first: the second upload of a round runs on a busier store.
                 for step in ((baseline, ingest) if r % 2 == 0 else (ingest, baseline)):
@@ -99,14 +114,26 @@ def main() -> None:
                 reingest.append((time.monotonic() - t0, again.bytes_uploaded))
                 print(f"round {r + 1}: baseline {base_times[-1]:.2f}s ({total / base_times[-1] / 1e6:.0f} MB/s), "
                       f"ingest {ingest_times[-1]:.2f}s ({total / ingest_times[-1] / 1e6:.0f} MB/s), "
+                      f"ratio {base_times[-1] / ingest_times[-1]:.2f}, "
                       f"re-ingest {reingest[-1][0]:.3f}s, {reingest[-1][1]} bytes uploaded")
+                # Empty both buckets, so every round starts from the same store size.
+                for bucket in (f"bench-base-{r}", f"bench-reg-{r}"):
+                    keys = [o["Key"] for page in reg.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                            for o in page.get("Contents", [])]
+                    Registry(reg.s3, bucket).delete_keys(keys)
 
             b, i = statistics.median(base_times), statistics.median(ingest_times)
             re_t = max(x[0] for x in reingest)
             print("---")
-            print(f"ingest throughput / TransferManager baseline: {b / i:.2f}  (goal >= 0.9; medians of {args.rounds})")
+            paired = statistics.median(x / y for x, y in zip(base_times, ingest_times))
+            print(f"ingest throughput / TransferManager baseline: {b / i:.2f}  (goal >= 0.9; medians of {args.rounds}); "
+                  f"median of the rounds' own ratios {paired:.2f}")
             print(f"re-ingest time / first ingest:                {re_t / i:.4f} (goal <= 0.05)")
             print(f"bytes uploaded by re-ingest:                  {max(x[1] for x in reingest)} (goal 0)")
+            gb = total / 1e9
+            for kind, runs in cpu.items():
+                client, store = (statistics.median(x[i] for x in runs) / gb for i in (0, 1))
+                print(f"CPU seconds per GB, {kind:<8}: client {client:.2f}, SeaweedFS {store:.2f} (medians)")
         finally:
             proc.stop()
 

@@ -35,7 +35,7 @@ class RegistryConfig(_Model):
     endpoint_url: str = "http://127.0.0.1:8333"
     bucket: str = "airlock-registry"
     region: str = "us-east-1"
-    multipart_chunk_mb: int = Field(32, ge=5, le=512)
+    multipart_chunk_mb: int = Field(8, ge=5, le=512)
     max_concurrency: int = Field(4, ge=1, le=64)
 
 

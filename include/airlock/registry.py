@@ -41,6 +41,7 @@ BLOB_PREFIX = "blobs/sha256/"
 MANIFEST_PREFIX = "manifests/"
 REVISION_PREFIX = "revisions/"
 STAGING_PREFIX = "staging/"
+MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 
 
 class RegistryError(RuntimeError):
@@ -109,13 +110,26 @@ class VerifyReport:
 class Registry:
     """The registry bucket, through one boto3 client."""
 
-    def __init__(self, client, bucket: str, chunk_mb: int = 32, concurrency: int = 4) -> None:
+    def __init__(self, client, bucket: str, chunk_mb: int = 8, concurrency: int = 4) -> None:
         self.s3, self.bucket = client, bucket
         self.concurrency = concurrency
         self.transfer = TransferConfig(
             multipart_threshold=chunk_mb << 20, multipart_chunksize=chunk_mb << 20,
             max_concurrency=concurrency, use_threads=True,
         )
+
+    def transfer_for(self, size: int) -> TransferConfig:
+        """The transfer settings for a blob of ``size`` bytes.
+
+        A stream's size is unknown to boto3, so it cannot grow the part size
+        itself: a file bigger than ``MAX_PARTS`` parts gets parts just large
+        enough (whole MiB) instead of failing at part 10,001.
+        """
+        if size <= self.transfer.multipart_chunksize * MAX_PARTS:
+            return self.transfer
+        chunk = ((-(-size // MAX_PARTS) >> 20) + 1) << 20
+        return TransferConfig(multipart_threshold=self.transfer.multipart_threshold, multipart_chunksize=chunk,
+                              max_concurrency=self.transfer.max_concurrency, use_threads=True)
 
     @classmethod
     def from_config(cls, cfg) -> Registry:
@@ -191,11 +205,11 @@ class Registry:
                 # No per-part checksum: over http every part is already SigV4
                 # payload-signed (sha256), and our reader checks the whole file.
                 self.s3.upload_fileobj(reader, self.bucket, blob_key(sha256), ExtraArgs=extra,
-                                       Config=self.transfer)
+                                       Config=self.transfer_for(size))
             return sha256, size
         tmp = f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         try:
-            self.s3.upload_fileobj(reader, self.bucket, tmp, Config=self.transfer)
+            self.s3.upload_fileobj(reader, self.bucket, tmp, Config=self.transfer_for(size))
             digest = reader.hexdigest()
             if not self.has_blob(digest, size):
                 self.s3.copy({"Bucket": self.bucket, "Key": tmp}, self.bucket, blob_key(digest),
