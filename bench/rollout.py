@@ -40,7 +40,7 @@ from airlock.intake import ingest_local  # noqa: E402
 from airlock.registry import Registry  # noqa: E402
 from airlock.stack.services import running_fleet  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from tests.support.load import SteadyLoad  # noqa: E402
+from tests.support.load import SteadyLoad, p99_ms  # noqa: E402
 from tests.support.seaweed import start_seaweedfs  # noqa: E402
 
 
@@ -117,8 +117,7 @@ def main() -> None:
 
             print(f"{'':<16} {'seconds':>8} {'requests':>9} {'failed':>7} {'client p99 ms':>14}")
             for label, runs in clients.items():  # every rollout of a kind together
-                lat = sorted(x for ld, _ in runs for x in ld.latencies)
-                p99 = 1000 * lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")
+                p99 = p99_ms([x for ld, _ in runs for x in ld.latencies])
                 ok, failed = sum(ld.ok for ld, _ in runs), sum(ld.failed for ld, _ in runs)
                 secs = "/".join(f"{took:.0f}" for _, took in runs)
                 print(f"{label:<16} {secs:>8} {ok + failed:>9} {failed:>7} {p99:>14.0f}   ({len(runs)} run(s))")

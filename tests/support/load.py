@@ -62,6 +62,8 @@ class SteadyLoad:
         for t in self._threads:
             t.join(timeout=90)
 
-    def p99_ms(self) -> float:
-        lat = sorted(self.latencies)
-        return 1000 * lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")
+
+def p99_ms(latencies: list[float]) -> float:
+    """The 99th percentile of latencies in seconds, in ms (NaN if none)."""
+    lat = sorted(latencies)
+    return 1000 * lat[int(0.99 * (len(lat) - 1))] if lat else float("nan")
