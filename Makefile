@@ -4,22 +4,27 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/include
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup up down status demo test test-unit test-dags test-integration test-e2e bench clean
+.PHONY: setup up down status demo lint test test-unit test-dags test-integration test-e2e bench clean
 
 setup:            ## install what is missing (idempotent)
 	@scripts/setup.sh
 
 up: setup         ## start the embedded local stack on 127.0.0.1
-	@$(PY) -m airlock.stack up
+	@$(PY) -m airlock_dev.stack up
 
 down:             ## stop exactly what `make up` started
-	@[ -x $(PY) ] && $(PY) -m airlock.stack down || true
+	@[ -x $(PY) ] && $(PY) -m airlock_dev.stack down || true
 
 status:           ## what runs, its health and memory
-	@$(PY) -m airlock.stack status
+	@$(PY) -m airlock_dev.stack status
 
 demo: setup       ## the whole lifecycle, end to end, on the local stack
-	@$(PY) -m airlock.demo
+	@$(PY) -m airlock_dev.demo
+
+lint:             ## ruff format --check, ruff check, mypy --strict on include/airlock
+	@$(PY) -m ruff format --check .
+	@$(PY) -m ruff check .
+	@$(PY) -m mypy
 
 test: setup       ## unit, DAG integrity, integration and end-to-end tests
 	@$(PYTEST) tests/unit tests/dags tests/integration tests/e2e

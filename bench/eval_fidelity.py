@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airlock import benchmark  # noqa: E402
 from airlock.config import NodeConfig, load_config  # noqa: E402
-from airlock.factory import tinymodel  # noqa: E402
 from airlock.nodes.process import ProcessNode  # noqa: E402
+from airlock_dev.factory import tinymodel  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 
@@ -54,8 +54,13 @@ def main() -> None:
     n = cfg.benchmark.repeats
     with tempfile.TemporaryDirectory(prefix="airlock-fidelity-") as tmp:
         t = Path(tmp)
-        node = ProcessNode(NodeConfig(name="fidelity", port=free_port(), cpus="1" if args.pin else "nobind"),
-                           cfg.serving, t / "node", cfg.path(cfg.serving.python), cfg.state_dir / "vllm-cache")
+        node = ProcessNode(
+            NodeConfig(name="fidelity", port=free_port(), cpus="1" if args.pin else "nobind"),
+            cfg.serving,
+            t / "node",
+            cfg.path(cfg.serving.python),
+            cfg.state_dir / "vllm-cache",
+        )
         model = node.version_dir("good")
         shutil.copytree(tinymodel.build_variant("good", cfg.state_dir / "factory"), model)
         (model / ".airlock-manifest.json").write_text("{}")  # staged by hand: this bench skips the registry
@@ -67,33 +72,48 @@ def main() -> None:
             os.sched_setaffinity(0, {0})  # this script and the benchmark clients
         try:
             node.wait_healthy()
-            print(f"{'conc':>5} {'out tok/s rec':>14} {'direct':>9} {'ratio':>6} {'TTFT mean rec':>14} "
-                  f"{'direct':>8} {'ratio':>6} {'TTFT p50 ratio':>15}")
+            print(
+                f"{'conc':>5} {'out tok/s rec':>14} {'direct':>9} {'ratio':>6} {'TTFT mean rec':>14} "
+                f"{'direct':>8} {'ratio':>6} {'TTFT p50 ratio':>15}"
+            )
             worst = 0.0
             for c in cfg.benchmark.concurrencies:
                 d = t / f"c{c}"
                 pipeline, direct = [], []
                 for i in range(n):
-                    pipeline.append(benchmark.run_point(cfg, node.base_url, cfg.serving.served_model_name, model,
-                                                        c, d, f"-pipeline{i}")[0])
-                    argv = [str(cfg.path(cfg.serving.python)), str(benchmark.SHIM),
-                            *benchmark.bench_args(cfg, node.base_url, cfg.serving.served_model_name, model,
-                                                  c, d, f"direct-{i}.json")]
+                    pipeline.append(
+                        benchmark.run_point(
+                            cfg, node.base_url, cfg.serving.served_model_name, model, c, d, f"-pipeline{i}"
+                        )[0]
+                    )
+                    argv = [
+                        str(cfg.path(cfg.serving.python)),
+                        str(benchmark.SHIM),
+                        *benchmark.bench_args(
+                            cfg, node.base_url, cfg.serving.served_model_name, model, c, d, f"direct-{i}.json"
+                        ),
+                    ]
                     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     direct.append(json.loads((d / f"direct-{i}.json").read_text()))
                 p = benchmark.median_point(pipeline)
-                raw = {k: statistics.median(r[k] for r in direct)
-                       for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms")}
+                raw = {
+                    k: statistics.median(r[k] for r in direct)
+                    for k in ("output_throughput", "mean_ttft_ms", "median_ttft_ms")
+                }
                 spread = max(r["output_throughput"] for r in direct) / min(r["output_throughput"] for r in direct)
                 r_tp = p.output_throughput / raw["output_throughput"]
                 r_tt = p.ttft_mean_ms / raw["mean_ttft_ms"]
                 r_p50 = p.ttft_p50_ms / raw["median_ttft_ms"]
                 worst = max(worst, abs(r_tp - 1), abs(r_tt - 1))
-                print(f"{c:>5} {p.output_throughput:>14.0f} {raw['output_throughput']:>9.0f} {r_tp:>6.2f} "
-                      f"{p.ttft_mean_ms:>14.1f} {raw['mean_ttft_ms']:>8.1f} {r_tt:>6.2f} {r_p50:>15.2f}"
-                      f"   (direct runs' own throughput max/min {spread:.2f})")
-            print(f"worst deviation from 1.0 (throughput, TTFT mean): {worst:.1%} (goal <= 5%); "
-                  f"medians of {n} run(s) per point on each side{', pinned' if args.pin else ''}")
+                print(
+                    f"{c:>5} {p.output_throughput:>14.0f} {raw['output_throughput']:>9.0f} {r_tp:>6.2f} "
+                    f"{p.ttft_mean_ms:>14.1f} {raw['mean_ttft_ms']:>8.1f} {r_tt:>6.2f} {r_p50:>15.2f}"
+                    f"   (direct runs' own throughput max/min {spread:.2f})"
+                )
+            print(
+                f"worst deviation from 1.0 (throughput, TTFT mean): {worst:.1%} (goal <= 5%); "
+                f"medians of {n} run(s) per point on each side{', pinned' if args.pin else ''}"
+            )
         finally:
             node.stop()
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from boto3.s3.transfer import S3Transfer  # noqa: E402
 
-from airlock.config import load_config  # noqa: E402
+from airlock.config import AirlockConfig, load_config  # noqa: E402
 from airlock.intake import ingest_local  # noqa: E402
 from airlock.registry import Registry  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -56,8 +56,9 @@ def main() -> None:
         t = Path(tmp)
         proc, endpoint, creds = start_seaweedfs(t / "s3", free_port)
         try:
-            os.environ.update(AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"],
-                              AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"])
+            os.environ.update(
+                AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"], AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"]
+            )
             model = t / "model"
             model.mkdir()
             shard = int(args.gb * 1e9 / args.shards)
@@ -94,40 +95,48 @@ def main() -> None:
                 reg.s3.create_bucket(Bucket=f"bench-base-{r}")
                 xfer = S3Transfer(reg.s3, config=reg.transfer)
 
-                def baseline() -> None:
+                def baseline(xfer: S3Transfer = xfer, bucket: str = f"bench-base-{r}") -> None:
                     def upload() -> None:
                         for p in sorted(model.iterdir()):
-                            xfer.upload_file(str(p), f"bench-base-{r}", f"plain/{p.name}")
+                            xfer.upload_file(str(p), bucket, f"plain/{p.name}")
+
                     base_times.append(timed("baseline", upload))
 
-                def ingest() -> None:
+                def ingest(cfg: AirlockConfig = cfg, reg: Registry = reg) -> None:
                     reports = []
                     ingest_times.append(timed("ingest", lambda: reports.append(ingest_local(cfg, reg, "bench", model))))
                     assert reports[0].created and reports[0].bytes_uploaded == total
 
                 # Alternate which goes first: the second upload of a round runs on a busier store.
-                for step in ((baseline, ingest) if r % 2 == 0 else (ingest, baseline)):
+                for step in (baseline, ingest) if r % 2 == 0 else (ingest, baseline):
                     step()
 
                 t0 = time.monotonic()
                 again = ingest_local(cfg, reg, "bench", model)
                 reingest.append((time.monotonic() - t0, again.bytes_uploaded))
-                print(f"round {r + 1}: baseline {base_times[-1]:.2f}s ({total / base_times[-1] / 1e6:.0f} MB/s), "
-                      f"ingest {ingest_times[-1]:.2f}s ({total / ingest_times[-1] / 1e6:.0f} MB/s), "
-                      f"ratio {base_times[-1] / ingest_times[-1]:.2f}, "
-                      f"re-ingest {reingest[-1][0]:.3f}s, {reingest[-1][1]} bytes uploaded")
+                print(
+                    f"round {r + 1}: baseline {base_times[-1]:.2f}s ({total / base_times[-1] / 1e6:.0f} MB/s), "
+                    f"ingest {ingest_times[-1]:.2f}s ({total / ingest_times[-1] / 1e6:.0f} MB/s), "
+                    f"ratio {base_times[-1] / ingest_times[-1]:.2f}, "
+                    f"re-ingest {reingest[-1][0]:.3f}s, {reingest[-1][1]} bytes uploaded"
+                )
                 # Empty both buckets, so every round starts from the same store size.
                 for bucket in (f"bench-base-{r}", f"bench-reg-{r}"):
-                    keys = [o["Key"] for page in reg.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                            for o in page.get("Contents", [])]
+                    keys = [
+                        o["Key"]
+                        for page in reg.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                        for o in page.get("Contents", [])
+                    ]
                     Registry(reg.s3, bucket).delete_keys(keys)
 
             b, i = statistics.median(base_times), statistics.median(ingest_times)
             re_t = max(x[0] for x in reingest)
             print("---")
-            paired = statistics.median(x / y for x, y in zip(base_times, ingest_times))
-            print(f"ingest throughput / TransferManager baseline: {b / i:.2f}  (goal >= 0.9; medians of {args.rounds}); "
-                  f"median of the rounds' own ratios {paired:.2f}")
+            paired = statistics.median(x / y for x, y in zip(base_times, ingest_times, strict=True))
+            print(
+                f"ingest throughput / TransferManager baseline: {b / i:.2f}  (goal >= 0.9; medians of {args.rounds}); "
+                f"median of the rounds' own ratios {paired:.2f}"
+            )
             print(f"re-ingest time / first ingest:                {re_t / i:.4f} (goal <= 0.05)")
             print(f"bytes uploaded by re-ingest:                  {max(x[1] for x in reingest)} (goal 0)")
             gb = total / 1e9

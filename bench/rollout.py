@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airlock import rollout  # noqa: E402
 from airlock.config import load_config  # noqa: E402
-from airlock.factory import tinymodel  # noqa: E402
 from airlock.intake import ingest_local  # noqa: E402
 from airlock.registry import Registry  # noqa: E402
-from airlock.stack.services import running_fleet  # noqa: E402
+from airlock_dev.factory import tinymodel  # noqa: E402
+from airlock_dev.stack.services import running_fleet  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.support.load import SteadyLoad, p99_ms  # noqa: E402
 from tests.support.seaweed import start_seaweedfs  # noqa: E402
@@ -52,15 +52,19 @@ def main() -> None:
         t = Path(tmp)
         weed, endpoint, creds = start_seaweedfs(t / "s3", free_port)
         try:
-            os.environ.update(AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"],
-                              AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"])
-            cfg = load_config(environ={
-                "AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint,
-                "AIRLOCK__STACK__STATE_DIR": str(t / "state"),
-                "AIRLOCK__FLEET__NODES": f"[{{name: n1, port: {free_port()}}}, {{name: n2, port: {free_port()}}}]",
-                "AIRLOCK__BALANCER__FRONTEND_PORT": str(free_port()),
-                "AIRLOCK__BALANCER__STATS_PORT": str(free_port()),
-                "AIRLOCK__PROMOTION__BAKE__SECONDS": "10"})
+            os.environ.update(
+                AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"], AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"]
+            )
+            cfg = load_config(
+                environ={
+                    "AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint,
+                    "AIRLOCK__STACK__STATE_DIR": str(t / "state"),
+                    "AIRLOCK__FLEET__NODES": f"[{{name: n1, port: {free_port()}}}, {{name: n2, port: {free_port()}}}]",
+                    "AIRLOCK__BALANCER__FRONTEND_PORT": str(free_port()),
+                    "AIRLOCK__BALANCER__STATS_PORT": str(free_port()),
+                    "AIRLOCK__PROMOTION__BAKE__SECONDS": "10",
+                }
+            )
             reg = Registry.from_config(cfg)
             reg.ensure_bucket()
             good = tinymodel.build_variant("good", load_config().state_dir / "factory")
@@ -111,9 +115,14 @@ def main() -> None:
                             cold.setdefault(n.name, []).append(time.monotonic() - t0)
                             fl.balancer.wait_up(srv)
                             fl.balancer.set_state(srv, "ready")
-                    print(f"cycle {cycle + 1}: " + "; ".join(
-                        f"{name} rollback {back[name][-1]['total']:.1f}s, cold start {cold[name][-1]:.1f}s"
-                        for name in back), flush=True)
+                    print(
+                        f"cycle {cycle + 1}: "
+                        + "; ".join(
+                            f"{name} rollback {back[name][-1]['total']:.1f}s, cold start {cold[name][-1]:.1f}s"
+                            for name in back
+                        ),
+                        flush=True,
+                    )
 
             print(f"{'':<16} {'seconds':>8} {'requests':>9} {'failed':>7} {'client p99 ms':>14}")
             for label, runs in clients.items():  # every rollout of a kind together
@@ -121,17 +130,21 @@ def main() -> None:
                 ok, failed = sum(ld.ok for ld, _ in runs), sum(ld.failed for ld, _ in runs)
                 secs = "/".join(f"{took:.0f}" for _, took in runs)
                 print(f"{label:<16} {secs:>8} {ok + failed:>9} {failed:>7} {p99:>14.0f}   ({len(runs)} run(s))")
-            print(f"rollback per node vs cold start, both under the same load, medians of {args.cycles} "
-                  f"— goal: <= cold start + 5 s")
+            print(
+                f"rollback per node vs cold start, both under the same load, medians of {args.cycles} "
+                f"— goal: <= cold start + 5 s"
+            )
             med = statistics.median
             for name, runs in back.items():
                 totals = [r["total"] for r in runs]
                 total, start = med(totals), med(cold[name])
                 steps = ", ".join(f"{k} {med(r[k] for r in runs):.1f}s" for k in runs[0] if k != "total")
-                print(f"  {name}: rollback {total:.1f}s, cold start {start:.1f}s, difference {total - start:+.1f}s "
-                      f"(rollbacks {', '.join(f'{x:.0f}' for x in totals)}; "
-                      f"cold starts {', '.join(f'{c:.0f}' for c in cold[name])}); "
-                      f"median phases: {steps}")
+                print(
+                    f"  {name}: rollback {total:.1f}s, cold start {start:.1f}s, difference {total - start:+.1f}s "
+                    f"(rollbacks {', '.join(f'{x:.0f}' for x in totals)}; "
+                    f"cold starts {', '.join(f'{c:.0f}' for c in cold[name])}); "
+                    f"median phases: {steps}"
+                )
         finally:
             weed.stop()
 

@@ -51,15 +51,26 @@ def main() -> None:
     ap.add_argument("--base", type=float, nargs="+", default=[0.6, 0.8, 0.95])
     args = ap.parse_args()
     rng = np.random.default_rng(7)
-    print(f"verdict: min_effect={cfg.min_effect}, tolerance={cfg.min_effect * cfg.tolerance_fraction:.3f}, "
-          f"alpha={cfg.alpha}, n={args.n}, trials={args.trials}, churn={args.churn}")
+    print(
+        f"verdict: min_effect={cfg.min_effect}, tolerance={cfg.min_effect * cfg.tolerance_fraction:.3f}, "
+        f"alpha={cfg.alpha}, n={args.n}, trials={args.trials}, churn={args.churn}"
+    )
     print(f"{'base acc':>9} {'detect drop of min_effect':>27} {'false reject (equal)':>22}")
     worst_detect, worst_false = 1.0, 0.0
     for p0 in args.base:
-        det = sum(not accuracy_check("t", *pair(rng, args.n, p0, cfg.min_effect, args.churn), cfg).passed
-                  for _ in range(args.trials)) / args.trials
-        fr = sum(not accuracy_check("t", *pair(rng, args.n, p0, 0.0, args.churn), cfg).passed
-                 for _ in range(args.trials)) / args.trials
+        det = (
+            sum(
+                not accuracy_check("t", *pair(rng, args.n, p0, cfg.min_effect, args.churn), cfg).passed
+                for _ in range(args.trials)
+            )
+            / args.trials
+        )
+        fr = (
+            sum(
+                not accuracy_check("t", *pair(rng, args.n, p0, 0.0, args.churn), cfg).passed for _ in range(args.trials)
+            )
+            / args.trials
+        )
         worst_detect, worst_false = min(worst_detect, det), max(worst_false, fr)
         print(f"{p0:>9.2f} {det:>26.1%} {fr:>22.1%}")
     print(f"worst case: detection {worst_detect:.1%} (goal >= 95%), false rejection {worst_false:.1%} (goal <= 5%)")

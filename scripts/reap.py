@@ -3,7 +3,7 @@
 Used by .ci/run after the tests, whatever happened: pytest's finalizers stop
 the services they started, but a killed or timed-out session cannot. Every
 service Airlock starts has a pid file (pid + start time, see
-``airlock.stack.process``) under the repo's state folder or pytest's temporary
+``airlock.nodes.supervisor``) under the repo's state folder or pytest's temporary
 folders. This stops exactly those processes (and their process groups), and
 nothing else.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
 
-from airlock.stack.process import ManagedProcess  # noqa: E402
+from airlock.nodes.supervisor import ManagedProcess  # noqa: E402
 
 
 def main() -> int:

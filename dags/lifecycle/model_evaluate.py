@@ -21,30 +21,26 @@ digest — empty means the newest version — and suite).
 8. **signal** — on pass, emits `airlock_verdict` for promotion; on fail it is
    skipped and the champion is untouched.
 
-The staging node is stopped by a teardown task whatever happens.
+The staging node is stopped by a teardown task whatever happens. A bad
+request, a node that cannot load the candidate or a failed result gate fails
+its task at once; an unreachable node, store or MLflow is retried with backoff.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import Param, dag, task
 
-from airflow.sdk import Param, dag, get_current_context, task
-
-from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg
-
-
-def _target() -> dict:
-    """Params when triggered by hand; the Asset event's extra when scheduled."""
-    ctx = get_current_context()
-    params = ctx["params"]
-    model, digest = params["model"], params["digest"]
-    events = ctx.get("triggering_asset_events") or {}
-    for evs in events.values():
-        if evs:
-            model, digest = evs[-1].extra.get("model", model), evs[-1].extra.get("digest", digest)
-    from airlock import gate
-
-    return gate.resolve_target(cfg(), model, digest, params["suite"] or None)
+from airlock.payloads import (
+    AccuracyResult,
+    Candidate,
+    EvaluationRequest,
+    EvaluationRun,
+    EvaluationTarget,
+    PerformanceResult,
+    StagedCandidate,
+    VerdictEvent,
+)
+from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg, default_args, form, step
 
 
 @dag(
@@ -54,11 +50,15 @@ def _target() -> dict:
     max_active_runs=1,  # one staging node
     tags=["airlock", "evaluate"],
     doc_md=__doc__,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    default_args=default_args(),
     params={
         "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
-        "digest": Param("", type="string", pattern=r"^([0-9a-f]{64})?$",
-                        description="Manifest digest; empty: the newest version of the model."),
+        "digest": Param(
+            "",
+            type="string",
+            pattern=r"^([0-9a-f]{64})?$",
+            description="Manifest digest; empty: the newest version of the model.",
+        ),
         "suite": Param("", type="string", description="Suite from airlock.yaml; empty: the default suite."),
     },
 )
@@ -66,45 +66,58 @@ def model_evaluate():
     from airlock import gate
 
     @task(retries=0)
-    def stage() -> dict:
-        return gate.stage(cfg(), _target())
+    @step
+    def stage() -> StagedCandidate:
+        target: EvaluationTarget = gate.resolve_target(cfg(), form(EvaluationRequest, event=Candidate))
+        return gate.stage(cfg(), target)
 
     @task(retries=0)
-    def serve(staged: dict) -> dict:
+    @step
+    def serve(staged: StagedCandidate) -> StagedCandidate:
         return gate.serve(cfg(), staged)
 
     @task
-    def accuracy(staged: dict) -> dict:
+    @step
+    def accuracy(staged: StagedCandidate) -> AccuracyResult:
         return gate.accuracy(cfg(), staged)
 
     @task
-    def performance(staged: dict) -> dict:
+    @step
+    def performance(staged: StagedCandidate) -> PerformanceResult:
         return gate.performance(cfg(), staged)
 
     @task(trigger_rule="all_done")
+    @step
     def stop_staging() -> None:
         gate.stop_staging(cfg())
 
     @task
-    def record(staged: dict, acc: dict, perf: dict) -> str:
-        return gate.record(cfg(), staged, acc, perf, airflow_run_url(get_current_context()))
+    @step
+    def record(staged: StagedCandidate, acc: AccuracyResult, perf: PerformanceResult) -> EvaluationRun:
+        return gate.record(cfg(), staged, acc, perf, airflow_run_url())
 
     @task(retries=0)
-    def check(staged: dict, acc: dict, perf: dict, mlflow_run: str) -> str:
-        gate.check(cfg(), staged, acc, perf, mlflow_run)
-        return mlflow_run
+    @step
+    def check(
+        staged: StagedCandidate, acc: AccuracyResult, perf: PerformanceResult, run: EvaluationRun
+    ) -> EvaluationRun:
+        return gate.check(cfg(), staged, acc, perf, run)
 
     @task
-    def decide(staged: dict, acc: dict, perf: dict, mlflow_run: str) -> dict:
-        return gate.decide_and_report(cfg(), staged, acc, perf, mlflow_run, airflow_run_url(get_current_context()))
+    @step
+    def decide(
+        staged: StagedCandidate, acc: AccuracyResult, perf: PerformanceResult, run: EvaluationRun
+    ) -> VerdictEvent:
+        return gate.decide_and_report(cfg(), staged, acc, perf, run, airflow_run_url())
 
     @task(outlets=[VERDICT])
-    def signal(verdict: dict, *, outlet_events=None) -> dict:
+    @step
+    def signal(verdict: VerdictEvent, *, outlet_events=None) -> VerdictEvent:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if not verdict["passed"]:
-            raise AirflowSkipException(f"verdict: fail — {'; '.join(verdict['reasons'])}")
-        outlet_events[VERDICT].extra = verdict
+        if not verdict.passed:
+            raise AirflowSkipException(f"verdict: fail — {'; '.join(verdict.reasons)}")
+        outlet_events[VERDICT].extra = verdict.model_dump(mode="json")
         return verdict
 
     staged = stage()
@@ -115,8 +128,8 @@ def model_evaluate():
     teardown = stop_staging()
     served >> teardown
     perf >> teardown
-    mlflow_run = record(served, acc, perf)
-    checked = check(served, acc, perf, mlflow_run)
+    run = record(served, acc, perf)
+    checked = check(served, acc, perf, run)
     signal(decide(served, acc, perf, checked))
 
 

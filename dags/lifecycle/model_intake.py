@@ -19,17 +19,20 @@ Fetches one **pinned** revision of a model into Airlock's private S3 registry.
 Sources: `hub` (repo id; `HF_ENDPOINT` for a mirror; token from the
 `hf_hub` connection or `HF_TOKEN`), `s3` (an `s3://bucket/prefix`), `local`
 (an absolute directory on the worker).
+
+A bad input, a policy violation or a checksum mismatch fails its task at once;
+an unreachable hub or store is retried with backoff.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from lifecycle.common import CANDIDATE, airflow_run_url
-from lifecycle.common import cfg as _cfg
-from lifecycle.common import hf_token as _hf_token
+from airlock.payloads import Admission, Candidate, IngestResult, IntakeRequest, VerifiedVersion
+from airlock.sources import SOURCES
+from lifecycle.common import CANDIDATE, airflow_run_url, cfg, default_args, form, hf_token, step
 
 
 @dag(
@@ -39,49 +42,60 @@ from lifecycle.common import hf_token as _hf_token
     tags=["airlock", "intake"],
     doc_md=__doc__,
     max_active_runs=4,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args=default_args(timedelta(seconds=30)),
     params={
-        "model_name": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
-                            description="Registry name of the model (lowercase)."),
-        "source_kind": Param("hub", type="string", enum=["hub", "s3", "local"],
-                             description="Where the weights come from."),
-        "location": Param("", type="string", minLength=1, maxLength=1024,
-                          description="hub: org/name · s3: s3://bucket/prefix · local: /absolute/dir"),
-        "revision": Param("main", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$",
-                          description="Branch, tag or commit sha (hub only); resolved to a commit."),
-        "allow_patterns": Param([], type="array", items={"type": "string"},
-                                description="Only files matching these globs (hub)."),
-        "ignore_patterns": Param([], type="array", items={"type": "string"},
-                                 description="Skip files matching these globs (hub)."),
+        "model_name": Param(
+            "airlock-demo",
+            type="string",
+            pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+            description="Registry name of the model (lowercase).",
+        ),
+        "source_kind": Param("hub", type="string", enum=sorted(SOURCES), description="Where the weights come from."),
+        "location": Param(
+            "",
+            type="string",
+            minLength=1,
+            maxLength=1024,
+            description="hub: org/name · s3: s3://bucket/prefix · local: /absolute/dir",
+        ),
+        "revision": Param(
+            "main",
+            type="string",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$",
+            description="Branch, tag or commit sha (hub only); resolved to a commit.",
+        ),
+        "allow_patterns": Param(
+            [], type="array", items={"type": "string"}, description="Only files matching these globs (hub)."
+        ),
+        "ignore_patterns": Param(
+            [], type="array", items={"type": "string"}, description="Skip files matching these globs (hub)."
+        ),
         "full_verify": Param(False, type="boolean", description="Re-hash every blob after ingest."),
     },
 )
 def model_intake():
-    @task
-    def admit() -> dict:
-        from airlock import intake
-
-        return intake.task_admit(dict(get_current_context()["params"]), _cfg(), _hf_token())
+    from airlock import intake
 
     @task
-    def ingest(admitted: dict) -> dict:
-        from airlock import intake
-
-        return intake.task_ingest(admitted, _cfg(), _hf_token())
+    @step
+    def admit() -> Admission:
+        return intake.task_admit(form(IntakeRequest), cfg(), hf_token())
 
     @task
-    def verify(ingested: dict) -> dict:
-        from airlock import intake
+    @step
+    def ingest(admitted: Admission) -> IngestResult:
+        return intake.task_ingest(admitted, cfg(), hf_token())
 
-        return intake.task_verify(ingested, bool(get_current_context()["params"]["full_verify"]), _cfg())
+    @task
+    @step
+    def verify(ingested: IngestResult) -> VerifiedVersion:
+        return intake.task_verify(ingested, form(IntakeRequest).full_verify, cfg())
 
     @task(outlets=[CANDIDATE])
-    def record(verified: dict, *, outlet_events=None) -> dict:
-        from airlock import intake
-
-        ctx = get_current_context()
-        extra = intake.task_record(verified, _cfg(), airflow_run_url(ctx))
-        outlet_events[CANDIDATE].extra = extra
+    @step
+    def record(verified: VerifiedVersion, *, outlet_events=None) -> Candidate:
+        extra = intake.task_record(verified, cfg(), airflow_run_url())
+        outlet_events[CANDIDATE].extra = extra.model_dump(mode="json")
         return extra
 
     record(verify(ingest(admit())))

@@ -28,9 +28,10 @@ from datetime import timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from lifecycle.common import VERDICT, cfg
+from airlock.payloads import Finalized, PromotionRequest, RolloutPlan, RolloutResult, VerdictEvent
+from lifecycle.common import VERDICT, cfg, default_args, form, step
 
 
 @dag(
@@ -40,11 +41,15 @@ from lifecycle.common import VERDICT, cfg
     max_active_runs=1,
     tags=["airlock", "promote"],
     doc_md=__doc__,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    default_args=default_args(),
     params={
         "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
-        "digest": Param("", type="string", pattern=r"^([0-9a-f]{64})?$",
-                        description="Digest of a version with a pass verdict (filled by the Asset when scheduled)."),
+        "digest": Param(
+            "",
+            type="string",
+            pattern=r"^([0-9a-f]{64})?$",
+            description="Digest of a version with a pass verdict (filled by the Asset when scheduled).",
+        ),
         "require_approval": Param(False, type="boolean", description="Ask a human before touching the fleet."),
     },
 )
@@ -52,25 +57,22 @@ def model_promote():
     from airlock import promotion
 
     @task
-    def resolve() -> dict:
-        ctx = get_current_context()
-        model, digest = ctx["params"]["model"], ctx["params"]["digest"]
-        for evs in (ctx.get("triggering_asset_events") or {}).values():
-            if evs:
-                model, digest = evs[-1].extra.get("model", model), evs[-1].extra.get("digest", digest)
-        return promotion.resolve_promotion(cfg(), model, digest)
+    @step
+    def resolve() -> RolloutPlan:
+        return promotion.resolve_promotion(cfg(), form(PromotionRequest, event=VerdictEvent))
 
     @task.branch
-    def approval_needed(target: dict) -> str:
-        ask = promotion.needs_approval(cfg(), target["model"], bool(get_current_context()["params"]["require_approval"]))
+    @step
+    def approval_needed(plan: RolloutPlan) -> str:
+        ask = promotion.needs_approval(cfg(), plan.model, form(PromotionRequest).require_approval)
         return "approve" if ask else "no_approval_needed"
 
     approve = ApprovalOperator(
         task_id="approve",
         subject="Promote {{ ti.xcom_pull(task_ids='resolve')['model'] }} "
-                "v{{ ti.xcom_pull(task_ids='resolve')['version'] }} to the fleet?",
+        "v{{ ti.xcom_pull(task_ids='resolve')['version'] }} to the fleet?",
         body="Candidate digest `{{ ti.xcom_pull(task_ids='resolve')['digest'] }}` passed evaluation. "
-             "Its report is on the MLflow model version. Approve to start the rolling restart.",
+        "Its report is on the MLflow model version. Approve to start the rolling restart.",
         ignore_downstream_trigger_rules=True,
         execution_timeout=timedelta(days=2),
         retries=0,
@@ -78,18 +80,20 @@ def model_promote():
     skip = EmptyOperator(task_id="no_approval_needed")
 
     @task(retries=0, trigger_rule="none_failed_min_one_success")
-    def rollout(target: dict) -> dict:
-        return promotion.execute(cfg(), target, "promote")
+    @step
+    def rollout(plan: RolloutPlan) -> RolloutResult:
+        return promotion.execute(cfg(), plan, "promote")
 
     @task
-    def finalize(target: dict, history: dict) -> dict:
-        return promotion.finalize(cfg(), target, history)
+    @step
+    def finalize(plan: RolloutPlan, result: RolloutResult) -> Finalized:
+        return promotion.finalize(cfg(), plan, result)
 
-    target = resolve()
-    approval_needed(target) >> [approve, skip]
-    history = rollout(target)
-    [approve, skip] >> history
-    finalize(target, history)
+    plan = resolve()
+    approval_needed(plan) >> [approve, skip]
+    result = rollout(plan)
+    [approve, skip] >> result
+    finalize(plan, result)
 
 
 promote_dag = model_promote()

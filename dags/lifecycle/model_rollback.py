@@ -17,11 +17,10 @@ Runbook: `docs/runbooks/manual-rollback.md`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from airflow.sdk import Param, dag, task
 
-from airflow.sdk import Param, dag, get_current_context, task
-
-from lifecycle.common import cfg, known_versions
+from airlock.payloads import Finalized, RollbackRequest, RolloutPlan, RolloutResult
+from lifecycle.common import cfg, default_args, form, known_versions, step
 
 
 @dag(
@@ -31,32 +30,38 @@ from lifecycle.common import cfg, known_versions
     max_active_runs=1,
     tags=["airlock", "rollback"],
     doc_md=__doc__,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    default_args=default_args(),
     params={
         "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
-        "version": Param("previous", type="string", examples=["previous", *known_versions()],
-                         pattern=r"^(previous|champion|[0-9]{1,9}|[0-9a-f]{64})$",
-                         description="'previous', a model version number, or a digest."),
+        "version": Param(
+            "previous",
+            type="string",
+            examples=["previous", *known_versions()],
+            pattern=r"^(previous|champion|[0-9]{1,9}|[0-9a-f]{64})$",
+            description="'previous', a model version number, or a digest.",
+        ),
     },
 )
 def model_rollback():
     from airlock import promotion
 
     @task
-    def resolve() -> dict:
-        p = get_current_context()["params"]
-        return promotion.resolve_rollback(cfg(), p["model"], p["version"])
+    @step
+    def resolve() -> RolloutPlan:
+        return promotion.resolve_rollback(cfg(), form(RollbackRequest))
 
     @task(retries=0)
-    def rollout(target: dict) -> dict:
-        return promotion.execute(cfg(), target, "rollback")
+    @step
+    def rollout(plan: RolloutPlan) -> RolloutResult:
+        return promotion.execute(cfg(), plan, "rollback")
 
     @task
-    def finalize(target: dict, history: dict) -> dict:
-        return promotion.finalize(cfg(), target, history)
+    @step
+    def finalize(plan: RolloutPlan, result: RolloutResult) -> Finalized:
+        return promotion.finalize(cfg(), plan, result)
 
-    target = resolve()
-    finalize(target, rollout(target))
+    plan = resolve()
+    finalize(plan, rollout(plan))
 
 
 rollback_dag = model_rollback()

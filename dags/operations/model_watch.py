@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 
-from lifecycle.common import cfg, hf_token
+from airlock.payloads import IntakeTrigger
+from lifecycle.common import cfg, default_args, hf_token, step
 
 
 @dag(
@@ -32,17 +33,20 @@ from lifecycle.common import cfg, hf_token
     max_active_runs=1,
     tags=["airlock", "intake", "schedule"],
     doc_md=__doc__,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(minutes=2)},
+    default_args=default_args(timedelta(minutes=2)),
 )
 def model_watch():
     @task
-    def find_new() -> list[dict]:
+    @step
+    def find_new() -> list[IntakeTrigger]:
         from airlock import watch
 
         return watch.task_find_new(cfg(), hf_token())
 
     TriggerDagRunOperator.partial(
-        task_id="trigger_intake", trigger_dag_id="model_intake", skip_when_already_exists=True,
+        task_id="trigger_intake",
+        trigger_dag_id="model_intake",
+        skip_when_already_exists=True,
         wait_for_completion=False,
     ).expand_kwargs(find_new())
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
 
-from lifecycle.common import cfg
+from airlock.payloads import GcRequest, GcResult
+from lifecycle.common import cfg, default_args, form, step
 
 
 @dag(
@@ -33,23 +34,32 @@ from lifecycle.common import cfg
     max_active_runs=1,
     tags=["airlock", "registry", "schedule"],
     doc_md=__doc__,
-    default_args={"owner": "airlock", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args=default_args(timedelta(minutes=1)),
     params={
         "dry_run": Param(True, type="boolean", description="Only report what would be deleted."),
-        "keep_last": Param(cfg().retention.keep_last, type="integer", minimum=1, maximum=1000,
-                           description="Newest versions kept per model (aliased ones are kept too)."),
-        "models": Param([], type="array", items={"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
-                        description="Only these models (empty: all)."),
+        "keep_last": Param(
+            cfg().retention.keep_last,
+            type="integer",
+            minimum=1,
+            maximum=1000,
+            description="Newest versions kept per model (aliased ones are kept too).",
+        ),
+        "models": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
+            description="Only these models (empty: all).",
+        ),
     },
 )
 def registry_gc():
     @task
-    def collect() -> dict:
+    @step
+    def collect() -> GcResult:
         from airlock import retention
 
-        p = get_current_context()["params"]
-        return retention.collect(cfg(), dry_run=bool(p["dry_run"]), keep_last=int(p["keep_last"]),
-                                 models=list(p["models"]) or None)
+        req = form(GcRequest)
+        return retention.collect(cfg(), dry_run=req.dry_run, keep_last=req.keep_last, models=req.models or None)
 
     collect()
 

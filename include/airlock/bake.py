@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airlock.config import BakeConfig
+from airlock.errors import ConfigError
 
 TTFT = "vllm:time_to_first_token_seconds"
 
@@ -51,7 +52,8 @@ class BakeResult:
 
 def _get(url: str, timeout: float = 5.0) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - configured local URLs
-        return r.read().decode()
+        body: bytes = r.read()
+    return body.decode()
 
 
 def quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -134,10 +136,13 @@ def judge(canary: NodeSignal, rest: list[NodeSignal], cfg: BakeConfig) -> BakeRe
     if c_p95 is not None and r_p95:
         rise = 100 * (c_p95 - r_p95) / r_p95
         if rise > cfg.max_ttft_p95_increase_pct and c_p95 - r_p95 > cfg.min_ttft_p95_delta_ms:
-            reasons.append(f"canary TTFT p95 {c_p95:.1f} ms is {rise:.0f}% above the fleet's {r_p95:.1f} ms "
-                           f"(limit {cfg.max_ttft_p95_increase_pct:.0f}%)")
-    return BakeResult(not reasons, reasons or ["canary within limits"], _summary(canary, c_p95),
-                      _summary_rest(r_req, r_err, r_p95))
+            reasons.append(
+                f"canary TTFT p95 {c_p95:.1f} ms is {rise:.0f}% above the fleet's {r_p95:.1f} ms "
+                f"(limit {cfg.max_ttft_p95_increase_pct:.0f}%)"
+            )
+    return BakeResult(
+        not reasons, reasons or ["canary within limits"], _summary(canary, c_p95), _summary_rest(r_req, r_err, r_p95)
+    )
 
 
 def _summary(s: NodeSignal, p95: float | None) -> dict[str, float | None]:
@@ -148,8 +153,14 @@ def _summary_rest(req: float, err: float, p95: float | None) -> dict[str, float 
     return {"requests": req, "errors": err, "error_rate": err / req if req else 0.0, "ttft_p95_ms": p95}
 
 
-def bake(canary: tuple[str, str], rest: list[tuple[str, str]], stats_url: str, backend: str,
-         cfg: BakeConfig, sleep: Callable[[float], None] = time.sleep) -> BakeResult:
+def bake(
+    canary: tuple[str, str],
+    rest: list[tuple[str, str]],
+    stats_url: str,
+    backend: str,
+    cfg: BakeConfig,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BakeResult:
     """Watch ``canary`` (haproxy server name, node URL) against ``rest`` for the window.
 
     Judged once over the whole window (early samples of a freshly started
@@ -177,20 +188,28 @@ def bake(canary: tuple[str, str], rest: list[tuple[str, str]], stats_url: str, b
     return result
 
 
-def bake_prometheus(canary: tuple[str, str], rest: list[tuple[str, str]], backend: str, cfg: BakeConfig,
-                    sleep: Callable[[float], None] = time.sleep) -> BakeResult:
+def bake_prometheus(
+    canary: tuple[str, str],
+    rest: list[tuple[str, str]],
+    backend: str,
+    cfg: BakeConfig,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BakeResult:
     """The same judgement from PromQL over the window (``bake.prometheus_url``)."""
+    if not cfg.prometheus_url:
+        raise ConfigError("bake.prometheus_url is not set")
+    base = cfg.prometheus_url.rstrip("/")
     sleep(cfg.seconds)
     w = f"{max(1, int(cfg.seconds))}s"
 
     def q(expr: str) -> dict[str, float]:
-        url = cfg.prometheus_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         data = json.loads(_get(url))["data"]["result"]
         return {r["metric"].get("server", r["metric"].get("instance", "")): float(r["value"][1]) for r in data}
 
     req = q(f'sum by (server) (increase(haproxy_server_http_responses_total{{proxy="{backend}"}}[{w}]))')
     err = q(f'sum by (server) (increase(haproxy_server_http_responses_total{{proxy="{backend}",code="5xx"}}[{w}]))')
-    p95 = q(f'histogram_quantile(0.95, sum by (le, instance) (rate({TTFT}_bucket[{w}]))) * 1000')
+    p95 = q(f"histogram_quantile(0.95, sum by (le, instance) (rate({TTFT}_bucket[{w}]))) * 1000")
     srv, url = canary
     inst = urllib.parse.urlparse(url).netloc
 

@@ -11,20 +11,21 @@ a list. Secrets never live here: they come from the environment.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from airlock.errors import ConfigError
 
 ENV_PREFIX = "AIRLOCK__"
 CONFIG_ENV = "AIRLOCK_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "airlock.yaml"
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the file and the bad key."""
+__all__ = ["AirlockConfig", "ConfigError", "load_config", "load_model"]
 
 
 class _Model(BaseModel):
@@ -41,13 +42,6 @@ class RegistryConfig(_Model):
 
 class MlflowConfig(_Model):
     tracking_uri: str = "http://127.0.0.1:5000"
-    artifact_bucket: str = "airlock-mlflow"
-    workers: int = Field(1, ge=1, le=16)
-
-
-class AirflowConfig(_Model):
-    url: str = "http://127.0.0.1:8080"
-    parallelism: int = Field(4, ge=1, le=64)
 
 
 class PolicyConfig(_Model):
@@ -64,15 +58,6 @@ class PolicyConfig(_Model):
     licenses: list[str] = Field(default_factory=list, description="empty: any licence")
 
 
-class SeaweedConfig(_Model):
-    s3_port: int = 8333
-    master_port: int = 9333
-    volume_port: int = 8340
-    filer_port: int = 8888
-    admin_port: int = 23646
-    webdav_port: int = 7333
-
-
 class ServingConfig(_Model):
     """How a node's vLLM server is started (the ``process`` driver)."""
 
@@ -87,19 +72,30 @@ class ServingConfig(_Model):
 
 class NodeConfig(_Model):
     name: str
-    driver: Literal["process", "docker", "systemd"] = "process"
+    driver: str = Field("process", description="a key of airlock.nodes.DRIVERS")
     host: str = "127.0.0.1"
     port: int
     haproxy_server: str | None = None
     model_dir: Path | None = None
-    cpus: str = Field("nobind", description="process driver on CPU: VLLM_CPU_OMP_THREADS_BIND "
-                      "('nobind', 'auto', or cores such as '0-3')")
+    cpus: str = Field(
+        "nobind",
+        description="process driver on CPU: VLLM_CPU_OMP_THREADS_BIND ('nobind', 'auto', or cores such as '0-3')",
+    )
 
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
         if not v or not v.replace("-", "").replace("_", "").isalnum():
             raise ValueError("node names use letters, digits, '-' and '_' only")
+        return v
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        from airlock.nodes import DRIVERS
+
+        if v not in DRIVERS:
+            raise ValueError(f"unknown node driver {v!r}; known: {', '.join(sorted(DRIVERS))}")
         return v
 
 
@@ -124,8 +120,7 @@ class FleetConfig(_Model):
 class SuiteConfig(_Model):
     """One accuracy suite: lm-eval task names, judged per task on one metric."""
 
-    tasks: list[str]
-    builtin_private: bool = Field(False, description="include Airlock's private arithmetic tasks")
+    tasks: list[str] = Field(min_length=1)
     include_paths: list[Path] = Field(default_factory=list, description="folders of private task YAMLs")
     metrics: dict[str, str] = Field(default_factory=dict, description="task -> metric key (default: first)")
     expected_samples: dict[str, int] = Field(default_factory=dict, description="task -> sample count (GX gate)")
@@ -134,21 +129,22 @@ class SuiteConfig(_Model):
 
 
 class EvaluationConfig(_Model):
+    """The accuracy gate. Suites are the operator's: lm-eval task names, with
+    folders of private task YAMLs where needed (no suite ships in the product)."""
+
     default_suite: str = "private"
-    suites: dict[str, SuiteConfig] = Field(default_factory=lambda: {"private": SuiteConfig(
-        tasks=["airlock_arith_gen", "airlock_arith_mc"], builtin_private=True,
-        metrics={"airlock_arith_gen": "exact_match,strip", "airlock_arith_mc": "acc,none"},
-        expected_samples={"airlock_arith_gen": 50, "airlock_arith_mc": 50})})
+    suites: dict[str, SuiteConfig] = Field(default_factory=dict)
     staging: NodeConfig = NodeConfig(name="staging", port=8120)
     num_concurrent: int = Field(4, ge=1, le=64)
     chat: bool = Field(False, description="use local-chat-completions instead of local-completions")
 
-    @field_validator("suites")
-    @classmethod
-    def _non_empty(cls, v: dict[str, SuiteConfig]) -> dict[str, SuiteConfig]:
-        if not v:
-            raise ValueError("at least one suite is required")
-        return v
+    @model_validator(mode="after")
+    def _default_is_configured(self) -> EvaluationConfig:
+        if self.suites and self.default_suite not in self.suites:
+            raise ValueError(
+                f"default_suite {self.default_suite!r} is not among the suites ({', '.join(sorted(self.suites))})"
+            )
+        return self
 
 
 class BenchmarkConfig(_Model):
@@ -245,7 +241,9 @@ class RetentionConfig(_Model):
 
     schedule: str | None = Field("@weekly", description="cron; null: only by hand (dry run by default)")
     keep_last: int = Field(5, ge=1, description="newest versions kept per model")
-    blob_grace_hours: float = Field(24, ge=0, description="younger unreferenced blobs may belong to an ingest in flight")
+    blob_grace_hours: float = Field(
+        24, ge=0, description="younger unreferenced blobs may belong to an ingest in flight"
+    )
 
 
 class MetricsConfig(_Model):
@@ -255,23 +253,10 @@ class MetricsConfig(_Model):
     job: str = "airlock"
 
 
-class StackConfig(_Model):
-    """The embedded local stack (``make up``); everything binds to 127.0.0.1."""
-
-    state_dir: Path = Path(".airlock")
-    seaweedfs: SeaweedConfig = SeaweedConfig()
-    mlflow_port: int = 5000
-    airflow_port: int = 8080
-    airflow_db: str = Field("sqlite", description="'sqlite' or a SQLAlchemy URL")
-    olah_port: int = 8090
-    pushgateway_port: int = 9091
-    startup_timeout_s: float = Field(180, gt=0)
-
-
 class AirlockConfig(_Model):
+    state_dir: Path = Field(Path(".airlock"), description="node caches, rollout journals, hash cache")
     registry: RegistryConfig = RegistryConfig()
     mlflow: MlflowConfig = MlflowConfig()
-    airflow: AirflowConfig = AirflowConfig()
     policy: PolicyConfig = PolicyConfig()
     serving: ServingConfig = ServingConfig()
     fleet: FleetConfig = FleetConfig()
@@ -283,7 +268,6 @@ class AirlockConfig(_Model):
     watch: WatchConfig = WatchConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
-    stack: StackConfig = StackConfig()
     root: Path = Field(REPO_ROOT, description="folder relative paths are resolved against")
 
     def path(self, p: Path | str) -> Path:
@@ -291,32 +275,40 @@ class AirlockConfig(_Model):
         p = Path(p)
         return p if p.is_absolute() else (self.root / p)
 
-    @property
-    def state_dir(self) -> Path:
-        return self.path(self.stack.state_dir)
+    @model_validator(mode="after")
+    def _resolve_state_dir(self) -> AirlockConfig:
+        # frozen model: set once here, so every reader gets the absolute folder
+        object.__setattr__(self, "state_dir", self.path(self.state_dir))
+        return self
 
     @property
     def haproxy_socket(self) -> Path:
         return self.path(self.balancer.socket) if self.balancer.socket else self.state_dir / "run" / "haproxy.sock"
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    defaults: dict[str, Any] | None = None
+M = TypeVar("M", bound=BaseModel)
+
+
+def _apply_env(
+    data: dict[str, Any], environ: dict[str, str], prefix: str, defaults: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Overlay ``<prefix><SECTION>__<KEY>`` variables (values parsed as YAML) onto ``data``."""
+    base: dict[str, Any] | None = None
     for key, raw in sorted(environ.items()):
-        if not key.startswith(ENV_PREFIX):
+        if not key.startswith(prefix):
             continue
-        parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
+        parts = [p.lower() for p in key[len(prefix) :].split("__") if p]
         if not parts:
             continue
-        node, default = data, None
+        node: dict[str, Any] = data
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
             if not isinstance(child, dict):
                 # A section the file leaves out: start from its defaults, so that
                 # AIRLOCK__EVALUATION__STAGING__PORT keeps the staging node's name.
-                if defaults is None:
-                    defaults = AirlockConfig().model_dump(mode="json", exclude={"root"})
-                default = defaults
+                if base is None:
+                    base = defaults()
+                default: Any = base
                 for p in parts[: i + 1]:
                     default = default.get(p) if isinstance(default, dict) else None
                 child = dict(default) if isinstance(default, dict) else {}
@@ -329,27 +321,30 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+def load_model(model: type[M], path: Path, environ: dict[str, str], prefix: str) -> M:
+    """Read a YAML file into ``model``, with ``prefix`` environment overrides;
+    raise :class:`ConfigError` naming the file and every bad key."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    data = _apply_env(data, environ, prefix, lambda: model().model_dump(mode="json", exclude={"root"}))
+    data.setdefault("root", str(path.resolve().parent))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{path}: invalid configuration: {problems}") from None
+
+
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> AirlockConfig:
     """Load and validate the config; raise :class:`ConfigError` naming the bad key.
 
     ``path`` defaults to ``$AIRLOCK_CONFIG`` or the repository's ``airlock.yaml``.
     """
-    environ = dict(os.environ if environ is None else environ)
-    cfg_path = Path(path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-    try:
-        data = yaml.safe_load(cfg_path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {cfg_path}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{cfg_path}: the top level must be a mapping")
-    data = _apply_env(data, environ)
-    data.setdefault("root", str(cfg_path.resolve().parent))
-    try:
-        return AirlockConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{cfg_path}: invalid configuration: {problems}") from None
+    env = dict(os.environ if environ is None else environ)
+    return load_model(AirlockConfig, Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG), env, ENV_PREFIX)

@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
+from airlock.errors import IntegrityError
+
 CHUNK = 8 << 20
 
-
-class IntegrityError(ValueError):
-    """Bytes do not match their expected sha256 or size; names the file."""
+__all__ = ["CHUNK", "HashCache", "HashingReader", "IntegrityError", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
@@ -30,8 +30,9 @@ class HashingReader:
     a tampered file never becomes an object.
     """
 
-    def __init__(self, raw: BinaryIO, label: str, expect_sha256: str | None = None,
-                 expect_size: int | None = None) -> None:
+    def __init__(
+        self, raw: BinaryIO, label: str, expect_sha256: str | None = None, expect_size: int | None = None
+    ) -> None:
         self.raw, self.label = raw, label
         self.expect_sha256, self.expect_size = expect_sha256, expect_size
         self._h = hashlib.sha256()
@@ -50,9 +51,7 @@ class HashingReader:
 
     def check(self) -> None:
         if self.expect_size is not None and self.bytes_read != self.expect_size:
-            raise IntegrityError(
-                f"{self.label}: size {self.bytes_read} does not match the expected {self.expect_size}"
-            )
+            raise IntegrityError(f"{self.label}: size {self.bytes_read} does not match the expected {self.expect_size}")
         if self.expect_sha256 is not None and self.hexdigest() != self.expect_sha256:
             raise IntegrityError(
                 f"{self.label}: sha256 {self.hexdigest()} does not match the expected {self.expect_sha256}"
@@ -94,7 +93,7 @@ class HashCache:
         key = self._key(path)
         row = self.db.execute("SELECT sha256 FROM h WHERE key = ?", (key,)).fetchone()
         if row:
-            return row[0]
+            return str(row[0])
         digest = sha256_file(path)
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO h VALUES (?, ?)", (key, digest))

@@ -15,13 +15,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airlock import __version__
+from airlock.errors import IntegrityError, InvalidRequest
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MANIFEST_FILE = ".airlock-manifest.json"  # beside a materialised version's files: what they are
 
 
-class ManifestError(ValueError):
-    """A manifest is malformed or does not match its digest."""
+class ManifestError(IntegrityError):
+    """A manifest is malformed or does not match its digest (permanent: re-reading gives the same bytes)."""
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,17 @@ class FileEntry:
     size: int
     sha256: str | None = None
 
+    @property
+    def known_sha256(self) -> str:
+        """The sha256, which every entry of a :class:`Manifest` has (checked when it is built)."""
+        if self.sha256 is None:
+            raise ManifestError(f"{self.path}: no sha256 recorded")
+        return self.sha256
+
 
 def validate_name(name: str) -> str:
     if not NAME_RE.match(name or ""):
-        raise ManifestError(
-            f"model name {name!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-'"
-        )
+        raise InvalidRequest(f"model name {name!r} is invalid: use 1-64 lowercase letters, digits, '.', '_' or '-'")
     return name
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Iterator
 
 from airlock.config import AirlockConfig
 
@@ -62,8 +62,12 @@ def current(url: str, job: str, model: str) -> dict[tuple[str, tuple[tuple[str, 
     return out
 
 
-def record(cfg: AirlockConfig, model: str, counts: dict[str, dict[str, float] | float] | None = None,
-           gauges: dict[str, float] | None = None) -> bool:
+def record(
+    cfg: AirlockConfig,
+    model: str,
+    counts: Mapping[str, Mapping[str, float] | float] | None = None,
+    gauges: dict[str, float] | None = None,
+) -> bool:
     """Add to counters and set gauges of ``model``'s group; True if pushed.
 
     ``counts``: ``{"airlock_verdicts": {"pass": 1}}`` (keyed by the one extra
@@ -81,9 +85,10 @@ def record(cfg: AirlockConfig, model: str, counts: dict[str, dict[str, float] | 
             for name, (doc, labels) in COUNTERS.items():
                 c = Counter(name, doc, ("model", *labels), registry=reg)
                 adds: dict[tuple[tuple[str, str], ...], float] = {
-                    extra: v for (sname, extra), v in before.items() if sname == f"{name}_total"}
+                    extra: v for (sname, extra), v in before.items() if sname == f"{name}_total"
+                }
                 inc = (counts or {}).get(name)
-                if isinstance(inc, dict):
+                if isinstance(inc, Mapping):
                     for value, n in inc.items():
                         key = ((labels[0], value),)
                         adds[key] = adds.get(key, 0.0) + n
@@ -93,9 +98,9 @@ def record(cfg: AirlockConfig, model: str, counts: dict[str, dict[str, float] | 
                     c.labels(model=model, **dict(extra)).inc(v)
             for name, (doc, labels) in GAUGES.items():
                 g = Gauge(name, doc, ("model", *labels), registry=reg)
-                value = (gauges or {}).get(name, before.get((name, ())))
-                if value is not None:
-                    g.labels(model=model).set(value)
+                gauge = (gauges or {}).get(name, before.get((name, ())))
+                if gauge is not None:
+                    g.labels(model=model).set(gauge)
             push_to_gateway(url, job=cfg.metrics.job, registry=reg, grouping_key={"model": model}, timeout=5)
         return True
     except Exception as exc:  # noqa: BLE001 - metrics must never fail a gate or a rollout

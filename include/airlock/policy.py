@@ -12,21 +12,16 @@ import unicodedata
 from dataclasses import dataclass
 
 from airlock.config import PolicyConfig
+from airlock.errors import PolicyViolation
 from airlock.manifest import FileEntry
 
 _LICENSE_RE = re.compile(r"^license:\s*['\"]?([A-Za-z0-9._+-]+)", re.MULTILINE)
 
-
-class PolicyViolation(ValueError):
-    """The candidate breaks the admission policy; ``reasons`` lists every rule."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
-        super().__init__("admission policy rejected the candidate:\n  - " + "\n  - ".join(reasons))
+__all__ = ["Submission", "PolicyViolation", "check", "enforce", "licence_of", "path_problem"]
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Submission:
     """What the policy looks at: who publishes it, its files, its card and config."""
 
     repo: str  # "org/name" for the hub, else a label
@@ -65,14 +60,13 @@ def licence_of(card: str | None, config_json: str | None) -> str | None:
     return None
 
 
-def check(c: Candidate, policy: PolicyConfig) -> list[str]:
+def check(c: Submission, policy: PolicyConfig) -> list[str]:
     """Every violation of ``policy`` by ``c``, as sentences; empty means admitted."""
     reasons: list[str] = []
     exceptions = set(policy.pickle_exceptions)
     org = c.repo.split("/", 1)[0] if "/" in c.repo else None
     if policy.trusted_orgs and org not in policy.trusted_orgs:
-        reasons.append(f"organisation {org or c.repo!r} is not in the trusted list "
-                       f"({', '.join(policy.trusted_orgs)})")
+        reasons.append(f"organisation {org or c.repo!r} is not in the trusted list ({', '.join(policy.trusted_orgs)})")
     has_weights = False
     for f in c.files:
         problem = path_problem(f.path)
@@ -85,9 +79,11 @@ def check(c: Candidate, policy: PolicyConfig) -> list[str]:
         lower = f.path.lower()
         if lower.endswith(tuple(policy.pickle_suffixes)):
             if f"{c.repo}:{f.path}" not in exceptions:
-                reasons.append(f"{f.path!r}: pickle-format weights are not allowed "
-                               f"(only {', '.join(policy.weight_suffixes)}); "
-                               "add a policy exception to admit it")
+                reasons.append(
+                    f"{f.path!r}: pickle-format weights are not allowed "
+                    f"(only {', '.join(policy.weight_suffixes)}); "
+                    "add a policy exception to admit it"
+                )
         if lower.endswith(tuple(policy.weight_suffixes)):
             has_weights = True
     if not has_weights and c.files:
@@ -107,7 +103,7 @@ def check(c: Candidate, policy: PolicyConfig) -> list[str]:
     return reasons
 
 
-def enforce(c: Candidate, policy: PolicyConfig) -> None:
+def enforce(c: Submission, policy: PolicyConfig) -> None:
     reasons = check(c, policy)
     if reasons:
         raise PolicyViolation(reasons)

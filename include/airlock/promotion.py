@@ -3,33 +3,119 @@
 Aliases follow the fleet, never lead it: ``champion`` and ``previous`` move
 only after :func:`airlock.rollout.run` reports the whole fleet on the new
 version. A failed or refused rollout leaves them exactly as they were.
+
+Which version a request names, and what finalisation records, are pure
+functions of the versions MLflow knows (:class:`VersionLookup`), so they are
+unit-tested without a server.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
-from airlock import metrics, rollout, tracking
+from airlock import metrics, rollout
 from airlock.config import AirlockConfig
-from airlock.gate import DIGEST_RE
-from airlock.manifest import validate_name
+from airlock.errors import Busy, InvalidRequest, NotFound, RolloutFailed, VerdictRejected
+from airlock.payloads import Finalized, PromotionRequest, RollbackRequest, RolloutPlan, RolloutResult
 from airlock.registry import Registry
+from airlock.tracking.names import CHAMPION, PREVIOUS, TAG_LIMIT
+from airlock.tracking.versions import ModelVersions, VersionInfo, record_rollout
 
 log = logging.getLogger(__name__)
 
 
-class PromotionRequestError(ValueError):
-    """The promotion or rollback request names no valid version."""
+class VersionLookup(Protocol):
+    """The model versions of one model, as :class:`~airlock.tracking.versions.ModelVersions` reads them."""
+
+    model: str
+
+    def by_alias(self, alias: str) -> VersionInfo | None: ...
+
+    def by_number(self, version: str) -> VersionInfo | None: ...
+
+    def by_digest(self, digest: str) -> VersionInfo | None: ...
 
 
-def _version_by_digest(c, model: str, digest: str):
-    found = c.search_model_versions(f"name = '{model}' and tags.`airlock.digest` = '{digest}'")
-    return found[0] if found else None
+def current(lookup: VersionLookup, fleet_version: Callable[[], str | None]) -> tuple[str | None, str | None]:
+    """(digest, version) the fleet falls back to: the champion, else what most nodes serve."""
+    champ = lookup.by_alias(CHAMPION)
+    if champ is not None:
+        return champ.digest, champ.version
+    return fleet_version(), None
+
+
+def promotion_plan(lookup: VersionLookup, digest: str, fleet_version: Callable[[], str | None]) -> RolloutPlan:
+    """Pure: the version to promote must carry a pass verdict."""
+    if not digest:
+        raise InvalidRequest(f"promoting {lookup.model}: no digest given (the form's digest, or the verdict event)")
+    mv = lookup.by_digest(digest)
+    if mv is None:
+        raise NotFound(f"{lookup.model}@{digest[:12]} has no model version: evaluate it first")
+    if mv.verdict != "pass":
+        raise VerdictRejected(
+            f"{lookup.model} v{mv.version} has verdict {mv.verdict!r}, not 'pass': it cannot be promoted"
+        )
+    prev_digest, prev_version = current(lookup, fleet_version)
+    return RolloutPlan(
+        model=lookup.model,
+        digest=digest,
+        version=mv.version,
+        previous_digest=prev_digest,
+        previous_version=prev_version,
+    )
+
+
+def rollback_plan(lookup: VersionLookup, ref: str, fleet_version: Callable[[], str | None]) -> RolloutPlan:
+    """Pure: ``ref`` is 'previous' or 'champion' (an alias), a version number, or a digest."""
+    ref = (ref or PREVIOUS).strip()
+    version: str | None
+    if ref in (PREVIOUS, CHAMPION):
+        mv = lookup.by_alias(ref)
+        if mv is None:
+            raise NotFound(f"{lookup.model} has no '{ref}' alias to roll back to")
+        digest, version = mv.digest, mv.version
+    elif ref.isdigit():
+        mv = lookup.by_number(ref)
+        if mv is None:
+            raise NotFound(f"{lookup.model} has no version {ref}")
+        digest, version = mv.digest, mv.version
+    elif len(ref) == 64 and all(c in "0123456789abcdef" for c in ref):
+        mv = lookup.by_digest(ref)
+        digest, version = ref, (mv.version if mv else None)
+    else:
+        raise InvalidRequest(f"rollback target {ref!r}: use 'previous', a version number or a digest")
+    if not digest:
+        raise NotFound(f"{lookup.model} v{version} records no digest: it was not registered by Airlock")
+    prev_digest, prev_version = current(lookup, fleet_version)
+    return RolloutPlan(
+        model=lookup.model, digest=digest, version=version, previous_digest=prev_digest, previous_version=prev_version
+    )
+
+
+def history_entry(plan: RolloutPlan, result: RolloutResult, at: datetime) -> dict[str, Any]:
+    """Pure: the line a rollout adds to the version's history."""
+    return {
+        "at": at.isoformat(timespec="seconds"),
+        "kind": result.kind,
+        "from": (plan.previous_digest or "")[:12],
+        "nodes": [(e["node"], e["seconds"]) for e in result.nodes],
+        "bake": (result.bake or {}).get("passed"),
+    }
+
+
+def bounded_history(past: list[dict[str, Any]], entry: dict[str, Any], limit: int = TAG_LIMIT) -> list[dict[str, Any]]:
+    """Pure: ``past + [entry]``, dropping the oldest entries until its JSON fits an MLflow tag."""
+    import json
+
+    out = [*past, entry]
+    while len(json.dumps(out)) > limit and len(out) > 1:
+        out = out[1:]
+    return out
 
 
 def fleet_version(cfg: AirlockConfig) -> str | None:
@@ -38,58 +124,14 @@ def fleet_version(cfg: AirlockConfig) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _current(cfg: AirlockConfig, c, model: str) -> dict[str, Any]:
-    champ = tracking.champion_version(cfg, model)
-    if champ is not None:
-        return {"previous_digest": champ.tags.get("airlock.digest"), "previous_version": str(champ.version)}
-    return {"previous_digest": fleet_version(cfg), "previous_version": None}
+def resolve_promotion(cfg: AirlockConfig, req: PromotionRequest) -> RolloutPlan:
+    return promotion_plan(ModelVersions(cfg, req.model), req.digest, lambda: fleet_version(cfg))
 
 
-def resolve_promotion(cfg: AirlockConfig, model: str, digest: str) -> dict[str, Any]:
-    """The version to promote (it must carry a pass verdict) and the current champion."""
-    try:
-        validate_name(model)
-    except ValueError as exc:
-        raise PromotionRequestError(str(exc)) from None
-    if not DIGEST_RE.match(digest or ""):
-        raise PromotionRequestError(f"digest {digest!r} is not a sha256 hex string")
-    c = tracking.client(cfg)
-    mv = _version_by_digest(c, model, digest)
-    if mv is None:
-        raise PromotionRequestError(f"{model}@{digest[:12]} has no model version: evaluate it first")
-    if mv.tags.get("airlock.verdict") != "pass":
-        raise PromotionRequestError(f"{model} v{mv.version} has verdict {mv.tags.get('airlock.verdict')!r}, "
-                                    "not 'pass': it cannot be promoted")
-    return {"model": model, "digest": digest, "version": str(mv.version), **_current(cfg, c, model)}
-
-
-def resolve_rollback(cfg: AirlockConfig, model: str, ref: str) -> dict[str, Any]:
-    """``ref``: 'previous' (the alias), a model version number, or a digest."""
-    try:
-        validate_name(model)
-    except ValueError as exc:
-        raise PromotionRequestError(str(exc)) from None
-    c = tracking.client(cfg)
-    ref = (ref or "previous").strip()
-    if ref in (tracking.PREVIOUS, tracking.CHAMPION):
-        try:
-            mv = c.get_model_version_by_alias(model, ref)
-        except Exception:  # noqa: BLE001
-            raise PromotionRequestError(f"{model} has no '{ref}' alias to roll back to") from None
-        digest, version = mv.tags.get("airlock.digest"), str(mv.version)
-    elif ref.isdigit():
-        try:
-            mv = c.get_model_version(model, ref)
-        except Exception:  # noqa: BLE001
-            raise PromotionRequestError(f"{model} has no version {ref}") from None
-        digest, version = mv.tags.get("airlock.digest"), str(mv.version)
-    elif DIGEST_RE.match(ref):
-        mv = _version_by_digest(c, model, ref)
-        digest, version = ref, (str(mv.version) if mv else None)
-    else:
-        raise PromotionRequestError(f"rollback target {ref!r}: use 'previous', a version number or a digest")
-    Registry.from_config(cfg).get_manifest(model, digest)  # must exist in the registry
-    return {"model": model, "digest": digest, "version": version, **_current(cfg, c, model)}
+def resolve_rollback(cfg: AirlockConfig, req: RollbackRequest) -> RolloutPlan:
+    plan = rollback_plan(ModelVersions(cfg, req.model), req.version, lambda: fleet_version(cfg))
+    Registry.from_config(cfg).get_manifest(plan.model, plan.digest)  # must exist in the registry
+    return plan
 
 
 def needs_approval(cfg: AirlockConfig, model: str, requested: bool) -> bool:
@@ -97,17 +139,20 @@ def needs_approval(cfg: AirlockConfig, model: str, requested: bool) -> bool:
     return requested or p.require_approval or model in p.approval_models
 
 
-def execute(cfg: AirlockConfig, target: dict[str, Any], kind: str) -> dict[str, Any]:
+def execute(cfg: AirlockConfig, plan: RolloutPlan, kind: Literal["promote", "rollback"]) -> RolloutResult:
     """Run the rollout (``kind``: promote or rollback) and count its outcome."""
-    model, t0 = target["model"], time.monotonic()
+    model, t0 = plan.model, time.monotonic()
     try:
-        st = rollout.run(cfg, model, target["digest"], target["previous_digest"], kind=kind,
-                         bake=kind == "promote")
-    except rollout.RolloutFailed:
-        metrics.record(cfg, model, {"airlock_rollouts": {"rolled_back": 1}, "airlock_rollbacks": {"automatic": 1}},
-                       {"airlock_rollout_last_duration_seconds": time.monotonic() - t0})
+        st = rollout.run(cfg, model, plan.digest, plan.previous_digest, kind=kind, bake=kind == "promote")
+    except RolloutFailed:
+        metrics.record(
+            cfg,
+            model,
+            {"airlock_rollouts": {"rolled_back": 1}, "airlock_rollbacks": {"automatic": 1}},
+            {"airlock_rollout_last_duration_seconds": time.monotonic() - t0},
+        )
         raise
-    except rollout.RolloutBusy:
+    except Busy:
         raise  # nothing was attempted
     except Exception:
         metrics.record(cfg, model, {"airlock_rollouts": {"failed": 1}})
@@ -117,27 +162,15 @@ def execute(cfg: AirlockConfig, target: dict[str, Any], kind: str) -> dict[str, 
     return rollout.summary(st)
 
 
-def finalize(cfg: AirlockConfig, target: dict[str, Any], history: dict[str, Any]) -> dict[str, Any]:
+def finalize(cfg: AirlockConfig, plan: RolloutPlan, result: RolloutResult) -> Finalized:
     """Move the aliases now that the whole fleet serves the target; record history."""
-    c = tracking.client(cfg)
-    model, version = target["model"], target["version"]
-    if version is None:  # a version outside MLflow (the bootstrap): the fleet moved, aliases cannot
-        log.warning("%s@%s has no model version: aliases unchanged", model, target["digest"][:12])
-        return {**target, "aliases": "unchanged"}
-    prev = target.get("previous_version")
-    if prev and prev != version:
-        c.set_registered_model_alias(model, tracking.PREVIOUS, prev)
-    c.set_registered_model_alias(model, tracking.CHAMPION, version)
-    mv = c.get_model_version(model, version)
-    past = json.loads(mv.tags.get("airlock.rollout_history", "[]"))
-    entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kind": history["kind"],
-             "from": (target.get("previous_digest") or "")[:12],
-             "nodes": [(e["node"], e["seconds"]) for e in history["nodes"]],
-             "bake": (history.get("bake") or {}).get("passed")}
-    text = json.dumps(past + [entry])
-    while len(text) > 4900 and past:  # MLflow tag limit: keep the newest entries
-        past = past[1:]
-        text = json.dumps(past + [entry])
-    c.set_model_version_tag(model, version, "airlock.rollout_history", text)
-    c.set_model_version_tag(model, version, "airlock.deployed_at", entry["at"])
-    return {**target, "aliases": {"champion": version, "previous": prev}, "history": entry}
+    if plan.version is None:  # a version outside MLflow (the bootstrap): the fleet moved, aliases cannot
+        log.warning("%s@%s has no model version: aliases unchanged", plan.model, plan.digest[:12])
+        return Finalized(plan=plan, champion=None, previous=None, history=None)
+    mv = ModelVersions(cfg, plan.model).by_number(plan.version)
+    if mv is None:
+        raise NotFound(f"{plan.model} v{plan.version} vanished from MLflow during the rollout")
+    entry = history_entry(plan, result, datetime.now(UTC))
+    prev = plan.previous_version if plan.previous_version != plan.version else None
+    record_rollout(cfg, plan.model, plan.version, prev, bounded_history(mv.rollout_history, entry), entry["at"])
+    return Finalized(plan=plan, champion=plan.version, previous=prev, history=entry)

@@ -52,9 +52,16 @@ def _fmt(v: Any, nd: int = 3) -> str:
     return html.escape(str(v))
 
 
-def render(model: str, digest: str, version: str | None, verdict: dict[str, Any],
-           candidate_sweep: list[dict[str, Any]], champion_sweep: list[dict[str, Any]] | None,
-           links: dict[str, str], png: bytes) -> str:
+def render(
+    model: str,
+    digest: str,
+    version: str | None,
+    verdict: dict[str, Any],
+    candidate_sweep: list[dict[str, Any]],
+    champion_sweep: list[dict[str, Any]] | None,
+    links: dict[str, str],
+    png: bytes,
+) -> str:
     ok = verdict["passed"]
     colour = "#1b7f3b" if ok else "#b00020"
     acc_rows = "".join(
@@ -62,38 +69,49 @@ def render(model: str, digest: str, version: str | None, verdict: dict[str, Any]
         f"<td>{_fmt(c['candidate'])}</td><td>{_fmt(c['delta'])}</td>"
         f"<td>[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]</td><td>{_fmt(c['p_value'])}</td>"
         f"<td>{'✔' if c['passed'] else '✘'}</td></tr>"
-        for c in verdict["checks"] if c["name"].startswith("accuracy/"))
+        for c in verdict["checks"]
+        if c["name"].startswith("accuracy/")
+    )
     perf_rows = "".join(
         f"<tr class={'ok' if c['passed'] else 'bad'}><td>{_fmt(c['name'])}</td><td>{_fmt(c['baseline'], 1)}</td>"
         f"<td>{_fmt(c['candidate'], 1)}</td><td>{_fmt(c['delta'], 1)}</td><td>{'✔' if c['passed'] else '✘'}</td></tr>"
-        for c in verdict["checks"] if c["name"].startswith("perf/"))
+        for c in verdict["checks"]
+        if c["name"].startswith("perf/")
+    )
     champ = {p["concurrency"]: p for p in champion_sweep or []}
     sweep_rows = "".join(
         f"<tr><td>{p['concurrency']}</td><td>{_fmt(p['request_throughput'], 1)}</td>"
-        f"<td>{_fmt(p['output_throughput'], 0)}</td><td>{_fmt(champ.get(p['concurrency'], {}).get('output_throughput'), 0)}</td>"
+        f"<td>{_fmt(p['output_throughput'], 0)}</td>"
+        f"<td>{_fmt(champ.get(p['concurrency'], {}).get('output_throughput'), 0)}</td>"
         f"<td>{_fmt(p['ttft_p50_ms'], 1)}</td><td>{_fmt(p['ttft_p99_ms'], 1)}</td>"
         f"<td>{_fmt(champ.get(p['concurrency'], {}).get('ttft_p99_ms'), 1)}</td>"
         f"<td>{_fmt(p['tpot_p99_ms'], 2)}</td><td>{_fmt(p['itl_p99_ms'], 2)}</td><td>{_fmt(p['e2el_p99_ms'], 1)}</td>"
-        f"<td>{_fmt(p.get('request_goodput'), 1)}</td><td>{p['failed']}</td></tr>" for p in candidate_sweep)
-    link_items = "".join(f"<li>{html.escape(k)}: <a href='{html.escape(v)}'>{html.escape(v)}</a></li>"
-                         for k, v in links.items() if v)
+        f"<td>{_fmt(p.get('request_goodput'), 1)}</td><td>{p['failed']}</td></tr>"
+        for p in candidate_sweep
+    )
+    link_items = "".join(
+        f"<li>{html.escape(k)}: <a href='{html.escape(v)}'>{html.escape(v)}</a></li>" for k, v in links.items() if v
+    )
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in verdict["reasons"])
     img = base64.b64encode(png).decode()
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Airlock report {html.escape(model)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:1em auto;color:#222}}
 table{{border-collapse:collapse;margin:.5em 0 1.2em}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}
-th{{background:#f3f3f3}}tr.bad td{{background:#fde8ea}}.verdict{{color:#fff;background:{colour};padding:.4em .8em;display:inline-block;border-radius:4px}}</style>
+th{{background:#f3f3f3}}tr.bad td{{background:#fde8ea}}
+.verdict{{color:#fff;background:{colour};padding:.4em .8em;display:inline-block;border-radius:4px}}</style>
 </head><body>
-<h1>{html.escape(model)} <small>version {html.escape(version or '?')} · digest {html.escape(digest[:16])}…</small></h1>
-<p class="verdict"><b>{'PASS' if ok else 'FAIL'}</b> against {html.escape(verdict['against'])}</p>
+<h1>{html.escape(model)} <small>version {html.escape(version or "?")} · digest {html.escape(digest[:16])}…</small></h1>
+<p class="verdict"><b>{"PASS" if ok else "FAIL"}</b> against {html.escape(verdict["against"])}</p>
 <h2>Why</h2><ul>{reasons}</ul>
 <h2>Accuracy</h2>
-<table><tr><th>check</th><th>{'champion' if verdict['against'] != 'floors' else 'floor'}</th><th>candidate</th><th>delta</th><th>95% CI of delta</th><th>p (drop)</th><th></th></tr>{acc_rows}</table>
+<table><tr><th>check</th><th>{"champion" if verdict["against"] != "floors" else "floor"}</th><th>candidate</th>
+<th>delta</th><th>95% CI of delta</th><th>p (drop)</th><th></th></tr>{acc_rows}</table>
 <h2>Serving performance</h2>
 <img alt="sweep" src="data:image/png;base64,{img}" width="900">
 <table><tr><th>check</th><th>champion</th><th>candidate</th><th>delta</th><th></th></tr>{perf_rows}</table>
-<table><tr><th>concurrency</th><th>req/s</th><th>out tok/s</th><th>champion out tok/s</th><th>TTFT p50 ms</th><th>TTFT p99 ms</th>
-<th>champion TTFT p99</th><th>TPOT p99 ms</th><th>ITL p99 ms</th><th>E2E p99 ms</th><th>goodput req/s</th><th>failed</th></tr>{sweep_rows}</table>
+<table><tr><th>concurrency</th><th>req/s</th><th>out tok/s</th><th>champion out tok/s</th><th>TTFT p50 ms</th>
+<th>TTFT p99 ms</th><th>champion TTFT p99</th><th>TPOT p99 ms</th><th>ITL p99 ms</th><th>E2E p99 ms</th>
+<th>goodput req/s</th><th>failed</th></tr>{sweep_rows}</table>
 <h2>Links</h2><ul>{link_items}</ul>
 <p><small>Generated by Airlock. Metrics: lm-eval per task (stderr from lm-eval; intervals from a paired bootstrap
 when per-sample scores exist for both versions); vLLM's serve benchmark per concurrency.</small></p>

@@ -16,24 +16,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airlock import metrics
 from airlock.config import AirlockConfig
+from airlock.errors import InvalidRequest
 from airlock.manifest import Manifest
+from airlock.payloads import GcResult
 from airlock.registry import BLOB_PREFIX, Registry, manifest_key
+from airlock.tracking.versions import ModelVersions
 
 log = logging.getLogger("airlock.retention")
 
 
 @dataclass
 class GcPlan:
-    keep: dict[str, list[str]] = field(default_factory=dict)       # model -> digests kept
-    drop: dict[str, list[str]] = field(default_factory=dict)       # model -> digests removed
-    why_kept: dict[str, str] = field(default_factory=dict)         # digest -> reason beyond "newest"
+    keep: dict[str, list[str]] = field(default_factory=dict)  # model -> digests kept
+    drop: dict[str, list[str]] = field(default_factory=dict)  # model -> digests removed
+    why_kept: dict[str, str] = field(default_factory=dict)  # digest -> reason beyond "newest"
     revision_keys: list[str] = field(default_factory=list)
-    blobs: dict[str, int] = field(default_factory=dict)            # sha256 -> size
+    blobs: dict[str, int] = field(default_factory=dict)  # sha256 -> size
     young_orphans: int = 0
 
     @property
@@ -41,35 +44,14 @@ class GcPlan:
         return sum(self.blobs.values())
 
     def summary(self) -> dict[str, Any]:
-        return {"versions_deleted": {m: d for m, d in self.drop.items() if d},
-                "versions_kept": {m: len(d) for m, d in self.keep.items()},
-                "kept_by_alias_or_fleet": self.why_kept,
-                "blobs_deleted": len(self.blobs), "bytes_freed": self.blob_bytes,
-                "orphan_blobs_in_grace": self.young_orphans}
-
-
-def aliased_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
-    """digest -> alias names for every MLflow alias of ``model``.
-
-    Raises if MLflow cannot answer: without it, GC cannot know what is aliased.
-    """
-    from mlflow.exceptions import MlflowException
-
-    from airlock import tracking
-
-    c = tracking.client(cfg)
-    try:
-        rm = c.get_registered_model(model)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return {}
-        raise
-    out: dict[str, str] = {}
-    for alias, version in (rm.aliases or {}).items():
-        digest = c.get_model_version(model, version).tags.get("airlock.digest")
-        if digest:
-            out[digest] = ", ".join(filter(None, [out.get(digest), f"alias {alias}"]))
-    return out
+        return {
+            "versions_deleted": {m: d for m, d in self.drop.items() if d},
+            "versions_kept": {m: len(d) for m, d in self.keep.items()},
+            "kept_by_alias_or_fleet": self.why_kept,
+            "blobs_deleted": len(self.blobs),
+            "bytes_freed": self.blob_bytes,
+            "orphan_blobs_in_grace": self.young_orphans,
+        }
 
 
 def in_use_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
@@ -91,10 +73,13 @@ def in_use_digests(cfg: AirlockConfig, model: str) -> dict[str, str]:
     return out
 
 
-def referenced_blobs(manifests: dict[str, list[Manifest]], skip: set[tuple[str, str]] = frozenset()) -> set[str]:
+def referenced_blobs(
+    manifests: dict[str, list[Manifest]], skip: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
+) -> set[str]:
     """Every blob a manifest references, except manifests in ``skip`` (model, digest)."""
-    return {f.sha256 for model, ms in manifests.items() for m in ms
-            if (model, m.digest) not in skip for f in m.files}
+    return {
+        f.known_sha256 for model, ms in manifests.items() for m in ms if (model, m.digest) not in skip for f in m.files
+    }
 
 
 def all_manifests(registry: Registry) -> dict[str, list[Manifest]]:
@@ -102,10 +87,16 @@ def all_manifests(registry: Registry) -> dict[str, list[Manifest]]:
     return {model: registry.manifests(model) for model in registry.list_models()}
 
 
-def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]],
-         grace: timedelta, models: list[str] | None = None, now: datetime | None = None) -> GcPlan:
+def plan(
+    registry: Registry,
+    keep_last: int,
+    protected: dict[str, dict[str, str]],
+    grace: timedelta,
+    models: list[str] | None = None,
+    now: datetime | None = None,
+) -> GcPlan:
     """Decide what goes. ``protected``: model -> {digest: reason}; ``models``: only these."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     p = GcPlan()
     every = all_manifests(registry)
     for model in models if models is not None else list(every):
@@ -131,18 +122,22 @@ def plan(registry: Registry, keep_last: int, protected: dict[str, dict[str, str]
     return p
 
 
-def collect(cfg: AirlockConfig, dry_run: bool = True, keep_last: int | None = None,
-            models: list[str] | None = None, registry: Registry | None = None) -> dict[str, Any]:
+def collect(
+    cfg: AirlockConfig,
+    dry_run: bool = True,
+    keep_last: int | None = None,
+    models: list[str] | None = None,
+    registry: Registry | None = None,
+) -> GcResult:
     """Plan and (unless ``dry_run``) apply a GC; returns the summary it logs."""
     registry = registry or Registry.from_config(cfg)
     keep_last = cfg.retention.keep_last if keep_last is None else keep_last
     if keep_last < 1:
-        raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        raise InvalidRequest(f"keep_last must be at least 1, got {keep_last}")
     names = models if models else registry.list_models()
-    protected = {m: {**in_use_digests(cfg, m), **aliased_digests(cfg, m)} for m in names}
-    p = plan(registry, keep_last, protected, timedelta(hours=cfg.retention.blob_grace_hours),
-             models=models or None)
-    out = {"dry_run": dry_run, "keep_last": keep_last, **p.summary()}
+    protected = {m: {**in_use_digests(cfg, m), **ModelVersions(cfg, m).aliased_digests()} for m in names}
+    p = plan(registry, keep_last, protected, timedelta(hours=cfg.retention.blob_grace_hours), models=models or None)
+    out = {"dry_run": dry_run, "keep_last": keep_last, **p.summary()}  # completed below, then typed
     n_versions = sum(len(d) for d in p.drop.values())
     verb = "would delete" if dry_run else "deleting"
     log.info("gc %s %d version(s) and %d blob(s), %d bytes", verb, n_versions, len(p.blobs), p.blob_bytes)
@@ -159,4 +154,4 @@ def collect(cfg: AirlockConfig, dry_run: bool = True, keep_last: int | None = No
         out["bytes_freed"] = p.blob_bytes - sum(p.blobs[s] for s in spared)
         # Blobs are shared across models: freed bytes are counted under model="all".
         metrics.record(cfg, "all", {"airlock_gc_deleted_bytes": out["bytes_freed"]})
-    return out
+    return GcResult.model_validate(out)

@@ -24,25 +24,23 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from airlock import bake as bake_mod
 from airlock.config import AirlockConfig
+from airlock.errors import Busy, GateFailed, NodeFailed, NodeUnavailable, RolloutFailed
+from airlock.materialize import materialize
 from airlock.nodes import fleet as fleet_mod
+from airlock.nodes.balancer import Balancer
 from airlock.nodes.base import ServingNode
+from airlock.payloads import RolloutResult
 from airlock.registry import Registry
 
 log = logging.getLogger(__name__)
 
-
-class RolloutBusy(RuntimeError):
-    """Another rollout holds the fleet; names it."""
-
-
-class RolloutFailed(RuntimeError):
-    """The rollout failed and the fleet was put back on the previous version."""
+__all__ = ["Busy", "Fleet", "RolloutFailed", "RolloutState", "load_state", "run", "stage_everywhere", "summary"]
 
 
 @dataclass
@@ -50,11 +48,11 @@ class RolloutState:
     model: str
     target: str
     previous: str | None
-    kind: str = "promote"
+    kind: Literal["promote", "rollback"] = "promote"
     phase: str = "running"  # running | done | rolled_back | rollback_failed
     nodes: dict[str, str] = field(default_factory=dict)  # name -> pending|updating|updated|restored
     events: list[dict[str, Any]] = field(default_factory=list)
-    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def event(self, **kw: Any) -> None:
         self.events.append({"t": round(time.time(), 3), **kw})
@@ -94,7 +92,7 @@ def fleet_lock(cfg: AirlockConfig, what: str) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
-                    raise RolloutBusy(f"another rollout holds the fleet ({holder}); refusing {what}") from None
+                    raise Busy(f"another rollout holds the fleet ({holder}); refusing {what}") from None
                 time.sleep(1)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{what}, pid {os.getpid()}, since {time.ctime()}".encode(), 0)
@@ -105,17 +103,24 @@ def fleet_lock(cfg: AirlockConfig, what: str) -> Iterator[None]:
 
 def smoke(node: ServingNode, cfg: AirlockConfig) -> None:
     """One real completion through the node; its text is checked, never logged."""
-    body = json.dumps({"model": cfg.serving.served_model_name, "prompt": cfg.promotion.smoke_prompt,
-                       "max_tokens": cfg.promotion.smoke_max_tokens, "temperature": 0}).encode()
-    req = urllib.request.Request(node.base_url + "/v1/completions", data=body,
-                                 headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "model": cfg.serving.served_model_name,
+            "prompt": cfg.promotion.smoke_prompt,
+            "max_tokens": cfg.promotion.smoke_max_tokens,
+            "temperature": 0,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        node.base_url + "/v1/completions", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - fleet URL from config
             out = json.loads(r.read())
     except OSError as exc:
-        raise RuntimeError(f"{node.name}: smoke prompt failed ({type(exc).__name__}: {exc})") from None
+        raise NodeUnavailable(f"{node.name}: smoke prompt failed ({type(exc).__name__}: {exc})") from None
     if not out.get("choices") or not isinstance(out["choices"][0].get("text"), str):
-        raise RuntimeError(f"{node.name}: smoke prompt returned no completion")
+        raise NodeFailed(f"{node.name}: smoke prompt returned no completion")
 
 
 @dataclass
@@ -124,17 +129,14 @@ class Fleet:
 
     cfg: AirlockConfig
     nodes: list[ServingNode]
+    balancer: Balancer
 
     @classmethod
     def from_config(cls, cfg: AirlockConfig) -> Fleet:
-        return cls(cfg, fleet_mod.fleet(cfg))
+        return cls(cfg, fleet_mod.fleet(cfg), fleet_mod.balancer(cfg))
 
     def server(self, node: ServingNode) -> str:
         return fleet_mod.server_name(self.cfg, node.name)
-
-    @property
-    def balancer(self):
-        return fleet_mod.balancer(self.cfg)
 
     def versions(self) -> dict[str, str | None]:
         return {n.name: n.current_version() for n in self.nodes}
@@ -173,18 +175,20 @@ class Fleet:
         return phases
 
 
-def stage_everywhere(cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str,
-                     digests: list[str]) -> None:
+def stage_everywhere(
+    cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str, digests: list[str]
+) -> None:
     """Materialise (verify) each version on each node before any node is touched."""
     for digest in digests:
         manifest = registry.get_manifest(model, digest)
         for n in nodes:
-            registry.materialize(manifest, n.version_dir(digest))
+            materialize(registry, manifest, n.version_dir(digest))
 
 
 def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[str]:
     """Put every touched node back on ``st.previous``; returns the names restored."""
-    restored, problems = [], []
+    restored: list[str] = []
+    problems: list[str] = []
     for n in reversed(fl.nodes):
         if st.nodes.get(n.name) not in ("updating", "updated"):
             continue
@@ -204,13 +208,21 @@ def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[st
     return restored
 
 
-def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, registry: Registry | None = None,
-        kind: str = "promote", bake: bool = True, fleet: Fleet | None = None,
-        say: Callable[[str], None] = log.info) -> RolloutState:
+def run(
+    cfg: AirlockConfig,
+    model: str,
+    target: str,
+    previous: str | None,
+    registry: Registry | None = None,
+    kind: Literal["promote", "rollback"] = "promote",
+    bake: bool = True,
+    fleet: Fleet | None = None,
+    say: Callable[[str], None] = log.info,
+) -> RolloutState:
     """Roll the whole fleet to ``target``; on any failure restore ``previous``.
 
-    Raises :class:`RolloutBusy` if another rollout runs and
-    :class:`RolloutFailed` (after restoring) if this one fails.
+    Raises :class:`~airlock.errors.Busy` if another rollout runs and
+    :class:`~airlock.errors.RolloutFailed` (after restoring) if this one fails.
     """
     registry = registry or Registry.from_config(cfg)
     fl = fleet or Fleet.from_config(cfg)
@@ -219,8 +231,7 @@ def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, regis
         if st and st.phase == "running" and st.target != target:
             say(f"an interrupted rollout to {st.target[:12]} is pending: restoring {str(st.previous)[:12]} first")
             _restore(fl, st, say)
-        if st and st.target == target and st.phase == "done" and all(
-                v == target for v in fl.versions().values()):
+        if st and st.target == target and st.phase == "done" and all(v == target for v in fl.versions().values()):
             say("the whole fleet already serves the target: nothing to do")
             return st
         if not (st and st.target == target and st.phase == "running"):
@@ -238,8 +249,9 @@ def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, regis
                     phases = fl.switch(n, target)
                     t = phases["total"]
                     st.nodes[n.name] = "updated"
-                    st.event(node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0,
-                             phases=phases)
+                    st.event(
+                        node=n.name, action="updated", version=target, seconds=round(t, 1), canary=i == 0, phases=phases
+                    )
                     save_state(cfg, st)
                     say(f"{n.name}: now serving {target[:12]} ({t:.1f}s){' — canary' if i == 0 else ''}")
                 # A resumed rollout whose worker died mid-bake bakes again: no
@@ -247,31 +259,49 @@ def run(cfg: AirlockConfig, model: str, target: str, previous: str | None, regis
                 baked = any(e.get("action") == "bake" and e.get("passed") for e in st.events)
                 if i == 0 and bake and len(fl.nodes) > 1 and not baked:
                     rest = [n2 for n2 in fl.nodes[1:]]
-                    res = bake_mod.bake((fl.server(n), n.base_url), [(fl.server(r), r.base_url) for r in rest],
-                                        f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics", cfg.fleet.backend,
-                                        cfg.promotion.bake)
-                    st.event(node=n.name, action="bake", passed=res.passed, reasons=res.reasons,
-                             canary=res.canary, rest=res.rest)
+                    res = bake_mod.bake(
+                        (fl.server(n), n.base_url),
+                        [(fl.server(r), r.base_url) for r in rest],
+                        f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics",
+                        cfg.fleet.backend,
+                        cfg.promotion.bake,
+                    )
+                    st.event(
+                        node=n.name,
+                        action="bake",
+                        passed=res.passed,
+                        reasons=res.reasons,
+                        canary=res.canary,
+                        rest=res.rest,
+                    )
                     save_state(cfg, st)
                     say(f"bake: {'passed' if res.passed else 'BREACH'} — {'; '.join(res.reasons)}")
                     if not res.passed:
-                        raise RuntimeError("canary bake breached: " + "; ".join(res.reasons))
+                        raise GateFailed("canary bake breached: " + "; ".join(res.reasons))
         except Exception as exc:
             st.event(action="failed", error=str(exc)[:2000])
             save_state(cfg, st)
             say(f"rollout failed: {exc}; restoring the previous version")
             restored = _restore(fl, st, say)
-            raise RolloutFailed(f"rollout of {model} to {target[:12]} failed and was rolled back "
-                                f"({', '.join(restored) or 'no node had changed'}): {exc}") from exc
+            raise RolloutFailed(
+                f"rollout of {model} to {target[:12]} failed and was rolled back "
+                f"({', '.join(restored) or 'no node had changed'}): {exc}"
+            ) from exc
         st.phase = "done"
         st.event(action="done")
         save_state(cfg, st)
         return st
 
 
-def summary(st: RolloutState) -> dict[str, Any]:
+def summary(st: RolloutState) -> RolloutResult:
     """What to record on the model version: who moved where, how long, the bake."""
-    return {"kind": st.kind, "model": st.model, "target": st.target, "previous": st.previous,
-            "phase": st.phase, "started": st.started,
-            "nodes": [e for e in st.events if e.get("action") in ("updated", "restored")],
-            "bake": next((e for e in st.events if e.get("action") == "bake"), None)}
+    return RolloutResult(
+        kind=st.kind,
+        model=st.model,
+        target=st.target,
+        previous=st.previous,
+        phase=st.phase,
+        started=st.started,
+        nodes=[e for e in st.events if e.get("action") in ("updated", "restored")],
+        bake=next((e for e in st.events if e.get("action") == "bake"), None),
+    )

@@ -80,8 +80,13 @@ class Verdict:
         return "pass" if self.passed else "fail"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "label": self.label, "against": self.against,
-                "reasons": self.reasons, "checks": [asdict(c) for c in self.checks]}
+        return {
+            "passed": self.passed,
+            "label": self.label,
+            "against": self.against,
+            "reasons": self.reasons,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def normal_sf(z: float) -> float:
@@ -89,8 +94,9 @@ def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def paired_bootstrap(champ: dict[str, float], cand: dict[str, float], iters: int,
-                     seed: int = 0) -> tuple[float, float, float, float]:
+def paired_bootstrap(
+    champ: dict[str, float], cand: dict[str, float], iters: int, seed: int = 0
+) -> tuple[float, float, float, float]:
     """Mean paired drop (champion - candidate) over shared documents, its 95%
     interval, and the one-sided p-value of "no drop" (share of resamples <= 0)."""
     import numpy as np
@@ -108,8 +114,7 @@ def paired_bootstrap(champ: dict[str, float], cand: dict[str, float], iters: int
 
 def accuracy_check(task: str, cand: Score, champ: Score, cfg: VerdictConfig) -> Check:
     tol = cfg.min_effect * cfg.tolerance_fraction
-    paired = bool(cand.samples and champ.samples and len(set(cand.samples) & set(champ.samples)) >= 10)
-    if paired:
+    if cand.samples and champ.samples and len(set(cand.samples) & set(champ.samples)) >= 10:
         drop, lo, hi, p = paired_bootstrap(champ.samples, cand.samples, cfg.bootstrap_samples)
         how = "paired bootstrap"
     else:
@@ -120,8 +125,10 @@ def accuracy_check(task: str, cand: Score, champ: Score, cfg: VerdictConfig) -> 
         how = "z-test on stderr"
     regression = drop > tol and p < cfg.alpha
     delta = -drop
-    detail = (f"{task}: {cand.value:.3f} vs champion {champ.value:.3f} (delta {delta:+.3f}, "
-              f"95% CI [{-hi:+.3f}, {-lo:+.3f}], p={p:.3f} by {how}); ")
+    detail = (
+        f"{task}: {cand.value:.3f} vs champion {champ.value:.3f} (delta {delta:+.3f}, "
+        f"95% CI [{-hi:+.3f}, {-lo:+.3f}], p={p:.3f} by {how}); "
+    )
     if regression:
         detail += f"a significant drop above the tolerance {tol:.3f} — regression"
     elif drop > tol:
@@ -136,16 +143,30 @@ def floor_check(task: str, cand: Score, cfg: VerdictConfig) -> Check:
     ok = cand.value >= floor
     detail = f"{task}: {cand.value:.3f} {'>=' if ok else '<'} floor {floor:.3f} (no champion)"
     se = cand.stderr or 0.0
-    return Check(f"accuracy/{task}", ok, detail, cand.value, floor, cand.value - floor,
-                 cand.value - 1.96 * se, cand.value + 1.96 * se)
+    return Check(
+        f"accuracy/{task}",
+        ok,
+        detail,
+        cand.value,
+        floor,
+        cand.value - floor,
+        cand.value - 1.96 * se,
+        cand.value + 1.96 * se,
+    )
 
 
 def perf_checks(cand: list[Perf], champ: list[Perf] | None, cfg: VerdictConfig) -> list[Check]:
     out = []
     for p in cand:
         if p.failed:
-            out.append(Check(f"perf/c{p.concurrency}/failed", False,
-                             f"benchmark at concurrency {p.concurrency}: {p.failed} failed requests", p.failed))
+            out.append(
+                Check(
+                    f"perf/c{p.concurrency}/failed",
+                    False,
+                    f"benchmark at concurrency {p.concurrency}: {p.failed} failed requests",
+                    p.failed,
+                )
+            )
     base = {p.concurrency: p for p in champ or []}
     for p in cand:
         b = base.get(p.concurrency)
@@ -153,22 +174,41 @@ def perf_checks(cand: list[Perf], champ: list[Perf] | None, cfg: VerdictConfig) 
             continue
         drop_pct = 100 * (b.output_throughput - p.output_throughput) / b.output_throughput if b.output_throughput else 0
         ok = drop_pct <= cfg.max_throughput_drop_pct
-        out.append(Check(f"perf/c{p.concurrency}/output_throughput", ok,
-                         f"output throughput at concurrency {p.concurrency}: {p.output_throughput:.0f} vs "
-                         f"{b.output_throughput:.0f} tok/s ({-drop_pct:+.1f}%, limit -{cfg.max_throughput_drop_pct:.0f}%)",
-                         p.output_throughput, b.output_throughput, p.output_throughput - b.output_throughput))
+        out.append(
+            Check(
+                f"perf/c{p.concurrency}/output_throughput",
+                ok,
+                f"output throughput at concurrency {p.concurrency}: {p.output_throughput:.0f} vs "
+                f"{b.output_throughput:.0f} tok/s ({-drop_pct:+.1f}%, limit -{cfg.max_throughput_drop_pct:.0f}%)",
+                p.output_throughput,
+                b.output_throughput,
+                p.output_throughput - b.output_throughput,
+            )
+        )
         rise_pct = 100 * (p.ttft_p99_ms - b.ttft_p99_ms) / b.ttft_p99_ms if b.ttft_p99_ms else 0
         ok = rise_pct <= cfg.max_latency_increase_pct
-        out.append(Check(f"perf/c{p.concurrency}/ttft_p99", ok,
-                         f"TTFT p99 at concurrency {p.concurrency}: {p.ttft_p99_ms:.1f} vs {b.ttft_p99_ms:.1f} ms "
-                         f"({rise_pct:+.1f}%, limit +{cfg.max_latency_increase_pct:.0f}%)",
-                         p.ttft_p99_ms, b.ttft_p99_ms, p.ttft_p99_ms - b.ttft_p99_ms))
+        out.append(
+            Check(
+                f"perf/c{p.concurrency}/ttft_p99",
+                ok,
+                f"TTFT p99 at concurrency {p.concurrency}: {p.ttft_p99_ms:.1f} vs {b.ttft_p99_ms:.1f} ms "
+                f"({rise_pct:+.1f}%, limit +{cfg.max_latency_increase_pct:.0f}%)",
+                p.ttft_p99_ms,
+                b.ttft_p99_ms,
+                p.ttft_p99_ms - b.ttft_p99_ms,
+            )
+        )
     return out
 
 
-def decide(candidate: dict[str, Score], perf: list[Perf], cfg: VerdictConfig,
-           champion: dict[str, Score] | None = None, champion_perf: list[Perf] | None = None,
-           champion_label: str = "champion") -> Verdict:
+def decide(
+    candidate: dict[str, Score],
+    perf: list[Perf],
+    cfg: VerdictConfig,
+    champion: dict[str, Score] | None = None,
+    champion_perf: list[Perf] | None = None,
+    champion_label: str = "champion",
+) -> Verdict:
     """Judge ``candidate`` (task -> Score) and its sweep against the champion."""
     checks: list[Check] = []
     for task, score in sorted(candidate.items()):

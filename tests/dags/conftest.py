@@ -8,6 +8,7 @@ os.environ.setdefault("AIRFLOW_HOME", _home)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(__import__("pathlib").Path(__file__).resolve().parents[2] / "dags")
 
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -27,3 +28,11 @@ def dagbag():
     bag = DagBag(dag_folder=str(DAGS), bundle_path=DAGS)
     bag.parse_seconds = time.monotonic() - t0
     return bag
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """An initialised metadata database in the throwaway home, for ``dag.test()``."""
+    from airflow.utils.db import initdb
+
+    initdb()

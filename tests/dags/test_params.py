@@ -21,10 +21,17 @@ def test_good_form_validates(intake):
     _validate(intake, location="acme/model", revision="v1.2", source_kind="hub")
 
 
-@pytest.mark.parametrize("conf", [
-    {"location": ""}, {"source_kind": "ftp"}, {"revision": "../x"}, {"model_name": "Bad Name"},
-    {"allow_patterns": "*.json"}, {"full_verify": "yes"},
-])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"location": ""},
+        {"source_kind": "ftp"},
+        {"revision": "../x"},
+        {"model_name": "Bad Name"},
+        {"allow_patterns": "*.json"},
+        {"full_verify": "yes"},
+    ],
+)
 def test_bad_form_rejected(intake, conf):
     from airflow.sdk.exceptions import ParamValidationError
 

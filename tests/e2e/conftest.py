@@ -53,8 +53,8 @@ def clean_airflow_environ():
 @pytest.fixture(scope="session")
 def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hub, pushgateway, hf_token):
     """Airflow on Postgres; yields an :class:`AirflowClient` logged in as admin."""
-    from airlock.stack.airflow_client import AirflowClient
-    from airlock.stack.services import airflow_components, airflow_env
+    from airlock_dev.stack.airflow_client import AirflowClient
+    from airlock_dev.stack.services import airflow_components, airflow_env
 
     home = workdir / "airflow"
     port = free_port()
@@ -62,7 +62,9 @@ def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hu
         "AIRLOCK_CONFIG": str(config_path),
         "AWS_ACCESS_KEY_ID": s3_env.creds["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": s3_env.creds["AWS_SECRET_ACCESS_KEY"],
-        "HF_ENDPOINT": hub["url"], "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "1",
+        "HF_ENDPOINT": hub["url"],
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "1",
         "HF_TOKEN": hf_token,  # sent to the hub stand-in; the hygiene test looks for it in every log
         "AIRLOCK__METRICS__PUSHGATEWAY_URL": pushgateway,
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
@@ -70,16 +72,26 @@ def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hu
     }
     env = airflow_env(home, port, postgres_db, 2, REPO, pipeline)
     full_env = {**os.environ, **env}
-    subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=full_env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"],
+        env=full_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     procs = airflow_components(home, home / "logs", home / "run", env, port)  # triggerer: HITL approval
     for p in procs:
         p.start()
     try:
         for p in procs:
             p.wait_healthy(180)
-        subprocess.run([str(VENV_BIN / "airflow"), "dags", "reserialize"], env=full_env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [str(VENV_BIN / "airflow"), "dags", "reserialize"],
+            env=full_env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         client = AirflowClient(f"http://127.0.0.1:{port}", "admin", password)
         client.home = home
@@ -89,8 +101,8 @@ def airflow(clean_airflow_environ, workdir, postgres_db, config_path, s3_env, hu
             p.stop()
         # Task processes start nodes in their own sessions: stop what runs still.
         from airlock.config import load_config
-        from airlock.nodes.fleet import fleet
         from airlock.gate import stop_staging
+        from airlock.nodes.fleet import fleet
 
         cfg = load_config(config_path, environ={})
         stop_staging(cfg)

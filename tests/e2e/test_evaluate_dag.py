@@ -26,7 +26,8 @@ def _evaluate(airflow, model: str, digest: str, suite: str = "") -> tuple[str, d
     run_id = airflow.trigger("model_evaluate", {"model": model, "digest": digest, "suite": suite})
     state = airflow.wait_run("model_evaluate", run_id, timeout=900)
     return state, {t["task_id"]: t["state"] for t in airflow.task_instances("model_evaluate", run_id)} | {
-        "_run_id": run_id}
+        "_run_id": run_id
+    }
 
 
 def _task_log(airflow, run_id: str, task_id: str) -> str:
@@ -76,8 +77,11 @@ def test_corrupted_blob_is_refused_before_serving(airflow, config, registry, fac
     (src / "README.md").write_text("---\nlicense: apache-2.0\n---\nunique copy for the corruption test\n")
     m = ingest_local(config, registry, "e2e-corrupt", src).manifest
     readme = next(f for f in m.files if f.path == "README.md")
-    s3_env.client().put_object(Bucket=registry.bucket, Key=blob_key(readme.sha256),
-                               Body=b"---\nlicense: apache-2.0\n---\nunique copy for the corruptioN test\n")
+    s3_env.client().put_object(
+        Bucket=registry.bucket,
+        Key=blob_key(readme.sha256),
+        Body=b"---\nlicense: apache-2.0\n---\nunique copy for the corruptioN test\n",
+    )
     state, tasks = _evaluate(airflow, "e2e-corrupt", m.digest)
     assert state == "failed" and tasks["stage"] == "failed" and tasks["serve"] == "upstream_failed", tasks
     assert "README.md: sha256" in _task_log(airflow, tasks["_run_id"], "stage")

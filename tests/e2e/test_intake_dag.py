@@ -8,13 +8,20 @@ pytestmark = pytest.mark.e2e
 def test_intake_dag_ingests_from_the_hub_mirror(airflow, registry, factory, hub, mlflow_url):
     from mlflow import MlflowClient
 
-    from airlock.factory.upstream import publish_git
+    from airlock_dev.factory.upstream import publish_git
 
     sha = publish_git(factory("good"), hub["mirrors"], "airlock-e2e/good")
     airflow.wait_dag("model_intake")
-    run_id = airflow.trigger("model_intake", {"model_name": "e2e-good", "source_kind": "hub",
-                                              "location": "airlock-e2e/good", "revision": "main",
-                                              "full_verify": True})
+    run_id = airflow.trigger(
+        "model_intake",
+        {
+            "model_name": "e2e-good",
+            "source_kind": "hub",
+            "location": "airlock-e2e/good",
+            "revision": "main",
+            "full_verify": True,
+        },
+    )
     state = airflow.wait_run("model_intake", run_id, timeout=300)
     states = {t["task_id"]: t["state"] for t in airflow.task_instances("model_intake", run_id)}
     assert state == "success", states
@@ -26,7 +33,7 @@ def test_intake_dag_ingests_from_the_hub_mirror(airflow, registry, factory, hub,
 
 
 def test_bad_params_are_refused_before_a_run_exists(airflow):
-    from airlock.stack.airflow_client import AirflowError
+    from airlock_dev.stack.airflow_client import AirflowError
 
     airflow.wait_dag("model_intake")
     with pytest.raises(AirflowError, match="HTTP 400"):
@@ -35,13 +42,15 @@ def test_bad_params_are_refused_before_a_run_exists(airflow):
 
 def test_watch_triggers_intake_once_per_new_commit(airflow, registry, factory, hub, workdir):
     """The watcher follows airlock-e2e/good (test config), which the test above ingested."""
-    from airlock.factory.upstream import publish_git
+    from airlock_dev.factory.upstream import publish_git
     from tests.conftest import variant_copy
 
     airflow.wait_dag("model_watch")
     quiet = airflow.trigger("model_watch")
     assert airflow.wait_run("model_watch", quiet, timeout=300) == "success"
-    assert {t["task_id"]: t["state"] for t in airflow.task_instances("model_watch", quiet)}["trigger_intake"] == "skipped"
+    assert {t["task_id"]: t["state"] for t in airflow.task_instances("model_watch", quiet)}[
+        "trigger_intake"
+    ] == "skipped"
 
     sha = publish_git(variant_copy(factory, workdir, "good", "watch"), hub["mirrors"], "airlock-e2e/good")
     before = airflow.run_ids("model_intake")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from airlock import tracking
 from airlock.intake import ingest_local
+from airlock.tracking import runs, versions
+from airlock.tracking.client import client
 from tests.conftest import variant_copy
 from tests.support.load import SteadyLoad
 
@@ -18,10 +19,15 @@ def _passed_version(config, registry, factory, workdir, tag: str) -> tuple[str, 
     """Ingest a distinct good version and register it with a pass verdict (as
     model_evaluate's decide step does; its own e2e test covers the evaluation)."""
     m = ingest_local(config, registry, MODEL, variant_copy(factory, workdir, "good", tag)).manifest
-    c = tracking.client(config)
-    run = c.create_run(tracking.ensure_experiment(c, MODEL), tags={"airlock.gate": "evaluate"})
-    version = tracking.register_candidate(config, m, registry.uri(f"manifests/{MODEL}/{m.digest}.json"),
-                                          run.info.run_id, {"passed": True, "label": "pass", "reasons": ["e2e"]})
+    c = client(config)
+    run = c.create_run(runs.ensure_experiment(c, MODEL), tags={"airlock.gate": "evaluate"})
+    version = versions.register_candidate(
+        config,
+        m,
+        registry.uri(f"manifests/{MODEL}/{m.digest}.json"),
+        run.info.run_id,
+        {"passed": True, "label": "pass", "reasons": ["e2e"]},
+    )
     return m.digest, version
 
 
@@ -40,7 +46,7 @@ def test_rejected_approval_leaves_fleet_and_champion_untouched(airflow, fleet, c
     tasks = {t["task_id"]: t["state"] for t in airflow.task_instances("model_promote", run_id)}
     assert tasks["rollout"] == "skipped" and tasks["finalize"] == "skipped", tasks
     assert fleet.versions() == before
-    assert tracking.champion_version(config, MODEL) is None
+    assert versions.champion(config, MODEL) is None
 
 
 @pytest.mark.timeout(1800)  # two promotions and a rollback: six node restarts under load
@@ -54,16 +60,16 @@ def test_promote_then_manual_rollback_with_zero_failed_requests(airflow, fleet, 
             run_id = airflow.trigger("model_promote", {"model": MODEL, "digest": digest})
             assert airflow.wait_run("model_promote", run_id, timeout=900) == "success"
         assert fleet.versions() == {"n1": second, "n2": second}
-        champ = tracking.champion_version(config, MODEL)
+        champ = versions.champion(config, MODEL)
         assert champ.version == v2
-        c = tracking.client(config)
+        c = client(config)
         assert c.get_model_version_by_alias(MODEL, "previous").version == v1
-        assert "promote" in champ.tags["airlock.rollout_history"]
+        assert [e["kind"] for e in champ.rollout_history] == ["promote"]
 
         run_id = airflow.trigger("model_rollback", {"model": MODEL, "version": "previous"})
         assert airflow.wait_run("model_rollback", run_id, timeout=900) == "success"
     assert fleet.versions() == {"n1": first, "n2": first}
-    assert tracking.champion_version(config, MODEL).version == v1
+    assert versions.champion(config, MODEL).version == v1
     assert c.get_model_version_by_alias(MODEL, "previous").version == v2
     assert load.failed == 0 and load.ok > 100, load.errors[:5]
     fleet.champion = first

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airlock.factory import tasks
+from airlock_dev.factory import tasks
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +51,12 @@ def test_no_prompt_output_or_secret_in_any_log(airflow, workdir, config, s3_env,
     for kind, fs in by_kind.items():  # the lifecycle ran: each kind of log exists and is not empty
         assert fs and any(f.stat().st_size for f in fs), f"no {kind} log under {workdir}"
     assert {d for f in by_kind["airflow task"] for d in f.parts if d.startswith("dag_id=")} >= {
-        "dag_id=model_intake", "dag_id=model_evaluate", "dag_id=model_promote", "dag_id=model_rollback",
-        "dag_id=model_watch"}
+        "dag_id=model_intake",
+        "dag_id=model_evaluate",
+        "dag_id=model_promote",
+        "dag_id=model_rollback",
+        "dag_id=model_watch",
+    }
 
     prompts = [it.question.split("\n")[0].removeprefix("Question: ") for it in tasks.items()]
     prompts.append(config.promotion.smoke_prompt.split("\n")[0].removeprefix("Question: "))
@@ -71,4 +75,6 @@ def test_no_prompt_output_or_secret_in_any_log(airflow, workdir, config, s3_env,
     # and the pipeline's tasks pushed their metrics while they ran
     pushed = metrics.current(pushgateway, config.metrics.job, "fleet")
     assert any(name == "airlock_rollouts_total" for name, _ in pushed), pushed
-    assert any(name == "airlock_verdicts_total" for name, _ in metrics.current(pushgateway, config.metrics.job, "e2e-eval"))
+    assert any(
+        name == "airlock_verdicts_total" for name, _ in metrics.current(pushgateway, config.metrics.job, "e2e-eval")
+    )

@@ -19,8 +19,12 @@ def test_run_metric_artifact_and_model_version_alias(mlflow_url, tmp_path):
     assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["a.json"]
 
     c.create_registered_model("it-model")
-    mv = c.create_model_version("it-model", source="s3://airlock-registry/manifests/it-model/abc.json",
-                                run_id=run.info.run_id, tags={"airlock.digest": "abc"})
+    mv = c.create_model_version(
+        "it-model",
+        source="s3://airlock-registry/manifests/it-model/abc.json",
+        run_id=run.info.run_id,
+        tags={"airlock.digest": "abc"},
+    )
     assert mv.status == "READY"
     c.set_registered_model_alias("it-model", "champion", mv.version)
     got = c.get_model_version_by_alias("it-model", "champion")

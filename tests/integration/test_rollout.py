@@ -31,9 +31,9 @@ def test_good_candidate_is_promoted_with_zero_failed_requests(fleet, config, reg
     assert st.phase == "done"
     assert fleet.versions() == {"n1": b, "n2": b}
     assert load.failed == 0 and load.ok > 50, load.errors[:5]
-    bake = rollout.summary(st)["bake"]
+    bake = rollout.summary(st).bake
     assert bake["passed"] and bake["canary"]["requests"] > 0
-    for moved in rollout.summary(st)["nodes"]:  # where each restart spent its time
+    for moved in rollout.summary(st).nodes:  # where each restart spent its time
         ph = moved["phases"]
         assert list(ph) == ["drain", "stop", "start", "warmup", "ready", "total"] and ph["start"] > 0
         assert abs(sum(ph.values()) - 2 * ph["total"]) < 0.1
@@ -59,18 +59,25 @@ def test_candidate_that_cannot_start_is_rolled_back(fleet, config, registry, fac
 def test_bake_breach_rolls_back(fleet, config, registry, factory, workdir):
     champion = fleet.champion
     c = _version(config, registry, factory, workdir, "good", "C")
-    strict = config.model_copy(update={"promotion": config.promotion.model_copy(update={
-        "bake": config.promotion.bake.model_copy(update={"max_ttft_p95_ms": 0.001, "min_requests": 1})})})
+    strict = config.model_copy(
+        update={
+            "promotion": config.promotion.model_copy(
+                update={"bake": config.promotion.bake.model_copy(update={"max_ttft_p95_ms": 0.001, "min_requests": 1})}
+            )
+        }
+    )
     with SteadyLoad(_front(config), config.serving.served_model_name) as load:
         with pytest.raises(rollout.RolloutFailed, match="canary bake breached: canary TTFT p95"):
-            rollout.run(strict, "fleet", c, champion, registry, fleet=rollout.Fleet(strict, fleet.nodes))
+            rollout.run(
+                strict, "fleet", c, champion, registry, fleet=rollout.Fleet(strict, fleet.nodes, fleet.balancer)
+            )
     assert fleet.versions() == {"n1": champion, "n2": champion}
     assert load.failed == 0, load.errors[:5]
 
 
 def test_a_second_rollout_is_refused_while_one_runs(fleet, config, registry):
     with rollout.fleet_lock(config, "promote fleet -> held-by-test"):
-        with pytest.raises(rollout.RolloutBusy, match="held-by-test"):
+        with pytest.raises(rollout.Busy, match="held-by-test"):
             rollout.run(config, "fleet", fleet.champion, None, registry, fleet=fleet)
     # and from another thread while a real rollout holds it
     errors: list[Exception] = []
@@ -88,7 +95,7 @@ def test_a_second_rollout_is_refused_while_one_runs(fleet, config, registry):
     with rollout.fleet_lock(config, "promote fleet -> long"):
         started.set()
         t.join(60)
-    assert errors and isinstance(errors[0], rollout.RolloutBusy)
+    assert errors and isinstance(errors[0], rollout.Busy)
 
 
 def test_rerun_after_a_killed_worker_resumes_and_still_bakes(fleet, config, config_path, registry, factory, workdir):
@@ -106,13 +113,18 @@ def test_rerun_after_a_killed_worker_resumes_and_still_bakes(fleet, config, conf
 
     champion = fleet.champion
     target = _version(config, registry, factory, workdir, "good", "R")
-    code = ("import sys; from airlock.config import load_config; from airlock import rollout; "
-            "rollout.run(load_config(sys.argv[1], environ={}), 'fleet', sys.argv[2], sys.argv[3])")
+    code = (
+        "import sys; from airlock.config import load_config; from airlock import rollout; "
+        "rollout.run(load_config(sys.argv[1], environ={}), 'fleet', sys.argv[2], sys.argv[3])"
+    )
     state_file = config.state_dir / "rollouts" / "fleet.json"
     with SteadyLoad(_front(config), config.serving.served_model_name) as load:
-        worker = subprocess.Popen([sys.executable, "-c", code, str(config_path), target, champion],
-                                  env={**os.environ, "PYTHONPATH": str(REPO / "include")},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [sys.executable, "-c", code, str(config_path), target, champion],
+            env={**os.environ, "PYTHONPATH": str(REPO / "include")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and worker.poll() is None:
             try:
@@ -144,17 +156,28 @@ def test_bake_through_prometheus(fleet, config, registry, factory, workdir):
     Prometheus (Debian's) scraping HAProxy and both vLLM nodes."""
     import yaml
 
-    from airlock.stack.services import prometheus
+    from airlock_dev.stack.services import prometheus
     from tests.conftest import free_port
 
     d = workdir / "prometheus"
     d.mkdir(exist_ok=True)
-    (d / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [
-            {"job_name": "haproxy", "static_configs": [{"targets": [f"127.0.0.1:{config.balancer.stats_port}"]}]},
-            {"job_name": "vllm", "static_configs": [{"targets": [n.base_url.split("//")[1] for n in fleet.nodes]}]},
-        ]}))
+    (d / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "haproxy",
+                        "static_configs": [{"targets": [f"127.0.0.1:{config.balancer.stats_port}"]}],
+                    },
+                    {
+                        "job_name": "vllm",
+                        "static_configs": [{"targets": [n.base_url.split("//")[1] for n in fleet.nodes]}],
+                    },
+                ],
+            }
+        )
+    )
     port = free_port()
     prom = prometheus(d / "prometheus.yml", port, d / "data", d / "prometheus.log", d / "prometheus.pid")
     prom.start()
@@ -162,12 +185,27 @@ def test_bake_through_prometheus(fleet, config, registry, factory, workdir):
         prom.wait_healthy(30)
         champion = fleet.champion
         target = _version(config, registry, factory, workdir, "good", "P")
-        via_prom = config.model_copy(update={"promotion": config.promotion.model_copy(update={
-            "bake": config.promotion.bake.model_copy(update={"prometheus_url": f"http://127.0.0.1:{port}",
-                                                             "seconds": 10, "min_requests": 1})})})
+        via_prom = config.model_copy(
+            update={
+                "promotion": config.promotion.model_copy(
+                    update={
+                        "bake": config.promotion.bake.model_copy(
+                            update={"prometheus_url": f"http://127.0.0.1:{port}", "seconds": 10, "min_requests": 1}
+                        )
+                    }
+                )
+            }
+        )
         with SteadyLoad(_front(config), config.serving.served_model_name) as load:
-            st = rollout.run(via_prom, "fleet", target, champion, registry, fleet=rollout.Fleet(via_prom, fleet.nodes))
-        bake = rollout.summary(st)["bake"]
+            st = rollout.run(
+                via_prom,
+                "fleet",
+                target,
+                champion,
+                registry,
+                fleet=rollout.Fleet(via_prom, fleet.nodes, fleet.balancer),
+            )
+        bake = rollout.summary(st).bake
         assert st.phase == "done" and bake["passed"], bake
         assert bake["canary"]["requests"] > 0 and bake["rest"]["requests"] > 0, bake  # figures came from PromQL
         assert load.failed == 0, load.errors[:5]

@@ -34,7 +34,7 @@ def test_wrong_checksum_is_rejected_and_nothing_stored(s3):
 
 
 def test_wrong_secret_is_rejected(s3):
-    from airlock.registry import s3_client
+    from airlock.store import s3_client
 
     c = s3_client(s3.endpoint, access_key=s3.creds["AWS_ACCESS_KEY_ID"], secret_key="wrong-secret")
     with pytest.raises(ClientError):

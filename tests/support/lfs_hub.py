@@ -58,10 +58,13 @@ class LfsHub:
             def _route(self):
                 path = unquote(urlparse(self.path).path)
                 for repo_id, repo in hub.repos.items():
-                    for prefix in (f"/api/models/{repo_id}/revision/", f"/api/models/{repo_id}/tree/",
-                                   f"/{repo_id}/resolve/"):
+                    for prefix in (
+                        f"/api/models/{repo_id}/revision/",
+                        f"/api/models/{repo_id}/tree/",
+                        f"/{repo_id}/resolve/",
+                    ):
                         if path.startswith(prefix):
-                            return prefix, repo_id, repo, path[len(prefix):]
+                            return prefix, repo_id, repo, path[len(prefix) :]
                 return None, None, None, None
 
             def do_HEAD(self) -> None:
@@ -72,13 +75,22 @@ class LfsHub:
                 if repo is None:
                     return self._json({"error": "Repository not found"}, 404)
                 if "/revision/" in prefix:
-                    return self._json({"id": repo_id, "sha": repo["sha"], "siblings": [
-                        {"rfilename": p} for p in repo["files"]]})
+                    return self._json(
+                        {"id": repo_id, "sha": repo["sha"], "siblings": [{"rfilename": p} for p in repo["files"]]}
+                    )
                 if "/tree/" in prefix:
-                    return self._json([
-                        {"type": "file", "oid": hashlib.sha1(pub).hexdigest(), "size": len(pub), "path": p,
-                         "lfs": {"oid": hashlib.sha256(pub).hexdigest(), "size": len(pub), "pointerSize": 134}}
-                        for p, (pub, _) in repo["files"].items()])
+                    return self._json(
+                        [
+                            {
+                                "type": "file",
+                                "oid": hashlib.sha1(pub).hexdigest(),
+                                "size": len(pub),
+                                "path": p,
+                                "lfs": {"oid": hashlib.sha256(pub).hexdigest(), "size": len(pub), "pointerSize": 134},
+                            }
+                            for p, (pub, _) in repo["files"].items()
+                        ]
+                    )
                 rev, _, fpath = rest.partition("/")
                 if fpath not in repo["files"]:
                     return self._json({"error": "Entry not found"}, 404)

@@ -14,8 +14,15 @@ import urllib.request
 
 
 class SteadyLoad:
-    def __init__(self, url: str, model: str, workers: int = 1, max_seconds: float = 900,
-                 max_requests: int = 200_000, max_tokens: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        workers: int = 1,
+        max_seconds: float = 900,
+        max_requests: int = 200_000,
+        max_tokens: int = 8,
+    ) -> None:
         self.url, self.model, self.workers = url.rstrip("/") + "/v1/completions", model, workers
         self.max_seconds, self.max_requests, self.max_tokens = max_seconds, max_requests, max_tokens
         self.ok = 0
@@ -27,8 +34,14 @@ class SteadyLoad:
         self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(workers)]
 
     def _loop(self) -> None:
-        body = json.dumps({"model": self.model, "prompt": "Question: What is 21 plus 21?\nAnswer:",
-                           "max_tokens": self.max_tokens, "temperature": 0}).encode()
+        body = json.dumps(
+            {
+                "model": self.model,
+                "prompt": "Question: What is 21 plus 21?\nAnswer:",
+                "max_tokens": self.max_tokens,
+                "temperature": 0,
+            }
+        ).encode()
         t_end = time.monotonic() + self.max_seconds
         while not self._stop.is_set() and time.monotonic() < t_end and self.ok + self.failed < self.max_requests:
             t0 = time.monotonic()

@@ -4,10 +4,27 @@ from airlock.benchmark import SweepPoint, median_point
 
 
 def _p(tp: float, ttft: float, goodput: float | None = 1.0) -> SweepPoint:
-    return SweepPoint(concurrency=4, completed=10, failed=0, request_throughput=tp / 10, output_throughput=tp,
-                      request_goodput=goodput, ttft_mean_ms=ttft, ttft_p50_ms=ttft, ttft_p99_ms=ttft * 2,
-                      tpot_mean_ms=3, tpot_p50_ms=3, tpot_p99_ms=4, itl_mean_ms=3, itl_p50_ms=3, itl_p99_ms=4,
-                      e2el_mean_ms=100, e2el_p50_ms=100, e2el_p99_ms=120, num_prompts=10)
+    return SweepPoint(
+        concurrency=4,
+        completed=10,
+        failed=0,
+        request_throughput=tp / 10,
+        output_throughput=tp,
+        request_goodput=goodput,
+        ttft_mean_ms=ttft,
+        ttft_p50_ms=ttft,
+        ttft_p99_ms=ttft * 2,
+        tpot_mean_ms=3,
+        tpot_p50_ms=3,
+        tpot_p99_ms=4,
+        itl_mean_ms=3,
+        itl_p50_ms=3,
+        itl_p99_ms=4,
+        e2el_mean_ms=100,
+        e2el_p50_ms=100,
+        e2el_p99_ms=120,
+        num_prompts=10,
+    )
 
 
 def test_median_of_three_ignores_one_outlier_run():

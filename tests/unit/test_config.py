@@ -17,12 +17,24 @@ def test_shipped_config_loads_with_defaults():
 
 
 def test_env_overrides_nested_keys_parsed_as_yaml():
-    cfg = load_config(REPO / "airlock.yaml", environ={
-        "AIRLOCK__FLEET__SIZE": "3", "AIRLOCK__POLICY__TRUSTED_ORGS": "[acme, meta-llama]",
-        "AIRLOCK__STACK__SEAWEEDFS__S3_PORT": "9999"})
+    cfg = load_config(
+        REPO / "airlock.yaml",
+        environ={"AIRLOCK__FLEET__SIZE": "3", "AIRLOCK__POLICY__TRUSTED_ORGS": "[acme, meta-llama]"},
+    )
     assert len(cfg.fleet.resolved_nodes()) == 3
     assert cfg.policy.trusted_orgs == ["acme", "meta-llama"]
-    assert cfg.stack.seaweedfs.s3_port == 9999
+
+
+def test_dev_stack_settings_live_apart_from_the_product_config(tmp_path):
+    """airlock.yaml has no stack section; stack.yaml (dev tooling) has its own overrides."""
+    from airlock_dev.config import load_stack_config
+
+    stack = load_stack_config(REPO / "stack.yaml", environ={"AIRLOCK_STACK__SEAWEEDFS__S3_PORT": "9999"})
+    assert stack.seaweedfs.s3_port == 9999 and stack.dir == REPO / ".airlock"
+    f = tmp_path / "airlock.yaml"
+    f.write_text("stack:\n  state_dir: state\n")
+    with pytest.raises(ConfigError, match=r"stack: Extra inputs"):
+        load_config(f, environ={})
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -38,8 +50,10 @@ def test_bad_value_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"fleet\.size"):
         load_config(f, environ={})
     with pytest.raises(ConfigError, match=r"registry\.max_concurrency"):
-        load_config(f.with_name("b.yaml") if False else REPO / "airlock.yaml",
-                    environ={"AIRLOCK__REGISTRY__MAX_CONCURRENCY": "lots"})
+        load_config(
+            f.with_name("b.yaml") if False else REPO / "airlock.yaml",
+            environ={"AIRLOCK__REGISTRY__MAX_CONCURRENCY": "lots"},
+        )
 
 
 def test_missing_and_malformed_files(tmp_path):
@@ -53,7 +67,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     f = tmp_path / "airlock.yaml"
-    f.write_text("stack:\n  state_dir: state\n")
+    f.write_text("state_dir: state\n")
     cfg = load_config(f, environ={})
     assert cfg.state_dir == tmp_path / "state"
 

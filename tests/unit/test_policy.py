@@ -4,37 +4,50 @@ import pytest
 
 from airlock.config import PolicyConfig
 from airlock.manifest import FileEntry
-from airlock.policy import Candidate, PolicyViolation, check, enforce, licence_of, path_problem
+from airlock.policy import PolicyViolation, Submission, check, enforce, licence_of, path_problem
 
 H = hashlib.sha256(b"x").hexdigest()
 OK_FILES = [FileEntry("model.safetensors", 100, H), FileEntry("config.json", 10, None)]
 
 
 def test_clean_candidate_is_admitted():
-    assert check(Candidate("acme/m", OK_FILES), PolicyConfig()) == []
+    assert check(Submission("acme/m", OK_FILES), PolicyConfig()) == []
 
 
 def test_pickle_weights_rejected_with_reason_unless_excepted():
     files = OK_FILES + [FileEntry("pytorch_model.bin", 5, None), FileEntry("opt.pt", 5, None)]
-    reasons = check(Candidate("acme/m", files), PolicyConfig())
+    reasons = check(Submission("acme/m", files), PolicyConfig())
     assert len(reasons) == 2 and all("pickle-format" in r for r in reasons)
     pol = PolicyConfig(pickle_exceptions=["acme/m:pytorch_model.bin", "acme/m:opt.pt"])
-    assert check(Candidate("acme/m", files), pol) == []
+    assert check(Submission("acme/m", files), pol) == []
 
 
-@pytest.mark.parametrize("path", ["../etc/passwd", "/abs/model.safetensors", "a/../../b", "a//b",
-                                  "./a", "bad\nname", "x\x00y", "C:\\win", "tab\there", "zero\u200bwidth"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../etc/passwd",
+        "/abs/model.safetensors",
+        "a/../../b",
+        "a//b",
+        "./a",
+        "bad\nname",
+        "x\x00y",
+        "C:\\win",
+        "tab\there",
+        "zero\u200bwidth",
+    ],
+)
 def test_unsafe_paths(path):
     assert path_problem(path) is not None
     with pytest.raises(PolicyViolation) as e:
-        enforce(Candidate("acme/m", OK_FILES + [FileEntry(path, 1, None)]), PolicyConfig())
+        enforce(Submission("acme/m", OK_FILES + [FileEntry(path, 1, None)]), PolicyConfig())
     assert repr(path)[1:-1][:3] in str(e.value) or "path" in str(e.value)
 
 
 def test_every_reason_is_listed_at_once():
     pol = PolicyConfig(trusted_orgs=["good-org"], max_total_gb=0.000001, licenses=["apache-2.0"])
     files = [FileEntry("w.bin", 10_000, None), FileEntry("../x", 1, None)]
-    reasons = check(Candidate("evil/m", files, model_card="---\nlicense: other\n---\n"), pol)
+    reasons = check(Submission("evil/m", files, model_card="---\nlicense: other\n---\n"), pol)
     text = "\n".join(reasons)
     for needle in ("trusted", "pickle", "traversal", "no weights", "exceeds", "licence 'other'"):
         assert needle in text, needle
@@ -45,9 +58,10 @@ def test_licence_from_card_or_config():
     assert licence_of(None, '{"license": "MIT"}') == "mit"
     assert licence_of("# no front matter", None) is None
     pol = PolicyConfig(licenses=["apache-2.0"])
-    assert check(Candidate("a/b", OK_FILES, model_card=None), pol) == [
-        "no licence found in the model card or config (allowed: apache-2.0)"]
+    assert check(Submission("a/b", OK_FILES, model_card=None), pol) == [
+        "no licence found in the model card or config (allowed: apache-2.0)"
+    ]
 
 
 def test_empty_revision_rejected():
-    assert check(Candidate("a/b", []), PolicyConfig()) == ["the revision has no files"]
+    assert check(Submission("a/b", []), PolicyConfig()) == ["the revision has no files"]

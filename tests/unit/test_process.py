@@ -3,12 +3,13 @@ import time
 
 import pytest
 
-from airlock.stack.process import ManagedProcess, ServiceError
+from airlock.nodes.supervisor import ManagedProcess, ServiceError
 
 
 def _proc(tmp_path, code, healthy=None):
-    return ManagedProcess("svc", [sys.executable, "-c", code], tmp_path / "svc.log", tmp_path / "svc.pid",
-                          healthy=healthy)
+    return ManagedProcess(
+        "svc", [sys.executable, "-c", code], tmp_path / "svc.log", tmp_path / "svc.pid", healthy=healthy
+    )
 
 
 def test_start_is_idempotent_and_stop_kills_exactly_it(tmp_path):

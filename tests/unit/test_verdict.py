@@ -26,8 +26,9 @@ def test_no_champion_uses_floors():
 
 
 def test_regressed_candidate_rejected_with_an_accuracy_reason():
-    v = decide({"gen": _score(9), "mc": _score(28)}, PERF, CFG, {"gen": _score(50), "mc": _score(50)}, PERF,
-               "champion v1")
+    v = decide(
+        {"gen": _score(9), "mc": _score(28)}, PERF, CFG, {"gen": _score(50), "mc": _score(50)}, PERF, "champion v1"
+    )
     assert not v.passed and v.against == "champion v1"
     assert any("gen: 0.180 vs champion 1.000" in r and "regression" in r for r in v.reasons)
 

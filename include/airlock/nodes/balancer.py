@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from airlock.errors import ConfigError, NodeUnavailable
 
-class BalancerError(RuntimeError):
-    """HAProxy refused a command or did not reach the wanted state in time."""
+
+class BalancerError(NodeUnavailable):
+    """HAProxy did not reach the wanted state in time (or could not be asked)."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,14 @@ class Backend:
     port: int
 
 
-def render_config(socket_path: Path, frontend_port: int, stats_port: int, backend: str,
-                  servers: list[Backend], bind: str = "127.0.0.1") -> str:
+def render_config(
+    socket_path: Path,
+    frontend_port: int,
+    stats_port: int,
+    backend: str,
+    servers: list[Backend],
+    bind: str = "127.0.0.1",
+) -> str:
     """An HAProxy config measured to lose no request during rolling restarts
     (see docs/architecture.md): leastconn, L7 health checks, retries+redispatch
     for connection failures only, and an admin-level runtime socket."""
@@ -92,7 +100,7 @@ class Balancer:
             raise ValueError(f"unknown server state {state!r}")
         out = self.command(f"set server {self.backend}/{server} state {state}").strip()
         if out:
-            raise BalancerError(f"haproxy refused 'set server {self.backend}/{server} state {state}': {out}")
+            raise ConfigError(f"haproxy refused 'set server {self.backend}/{server} state {state}': {out}")
 
     def drain(self, server: str, timeout: float = 120.0) -> float:
         """Stop new traffic to ``server`` and wait until it holds no session."""
@@ -114,6 +122,8 @@ class Balancer:
             if st.get("check_status") == "L7OK" and st.get("status", "").startswith(("UP", "DRAIN")):
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
-                raise BalancerError(f"{server}: haproxy check not passing after {timeout:.0f}s "
-                                    f"(status {st.get('status')}, check {st.get('check_status')})")
+                raise BalancerError(
+                    f"{server}: haproxy check not passing after {timeout:.0f}s "
+                    f"(status {st.get('status')}, check {st.get('check_status')})"
+                )
             time.sleep(0.2)

@@ -1,13 +1,16 @@
-"""The protocol every serving-node driver implements."""
+"""The protocol every serving-node driver implements, and what drivers share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from airlock.errors import NodeFailed, NodeUnavailable
+from airlock.manifest import MANIFEST_FILE
 
-class NodeError(RuntimeError):
-    """A node failed to stage, start or answer; the message carries its log tail."""
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig, NodeConfig, ServingConfig
 
 
 @runtime_checkable
@@ -16,6 +19,11 @@ class ServingNode(Protocol):
     digest, so switching back to a previous version needs no download."""
 
     name: str
+
+    @classmethod
+    def from_config(cls, cfg: AirlockConfig, node: NodeConfig, node_dir: Path) -> ServingNode:
+        """Build the node from the config; what :func:`airlock.nodes.fleet.build_node` calls."""
+        ...
 
     @property
     def base_url(self) -> str: ...
@@ -56,8 +64,8 @@ class LocalVersionCache:
         import os
 
         target = self.version_dir(digest)
-        if not (target / ".airlock-manifest.json").exists():
-            raise NodeError(f"{self.name}: version {digest[:12]} is not staged on this node")
+        if not (target / MANIFEST_FILE).exists():
+            raise NodeFailed(f"{self.name}: version {digest[:12]} is not staged on this node")
         link = self.dir / "current"
         tmp = self.dir / f".current-{os.getpid()}"
         tmp.unlink(missing_ok=True)
@@ -87,13 +95,15 @@ class LocalVersionCache:
         import json
 
         try:
-            return json.loads((self.dir / "running.json").read_text())["digest"]
+            return str(json.loads((self.dir / "running.json").read_text())["digest"])
         except (OSError, ValueError, KeyError):
             return None
 
 
-def wait_http_health(name: str, url: str, timeout: float, alive=lambda: True, interval: float = 1.0) -> float:
-    """Poll ``url`` until 200; NodeError if ``alive()`` turns false or time runs out."""
+def wait_http_health(
+    name: str, url: str, timeout: float, alive: Callable[[], bool] = lambda: True, interval: float = 1.0
+) -> float:
+    """Poll ``url`` until 200: NodeFailed if ``alive()`` turns false, NodeUnavailable on timeout."""
     import time
     import urllib.request
 
@@ -106,9 +116,9 @@ def wait_http_health(name: str, url: str, timeout: float, alive=lambda: True, in
         except OSError:
             pass
         if not alive():
-            raise NodeError(f"{name}: server exited during startup")
+            raise NodeFailed(f"{name}: server exited during startup")
         if time.monotonic() - t0 > timeout:
-            raise NodeError(f"{name}: not healthy after {timeout:.0f}s")
+            raise NodeUnavailable(f"{name}: not healthy after {timeout:.0f}s")
         time.sleep(interval)
 
 
@@ -117,8 +127,15 @@ class ServiceNode(LocalVersionCache):
     systemd unit): drivers supply start/stop of the service, its liveness
     and its log tail; the HTTP health, version bookkeeping and errors are shared."""
 
-    cfg: object
-    serving: object
+    cfg: NodeConfig
+    serving: ServingConfig
+
+    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path) -> None:
+        self.cfg, self.serving, self.name, self.dir = node, serving, node.name, node_dir
+
+    @classmethod
+    def from_config(cls, cfg: AirlockConfig, node: NodeConfig, node_dir: Path) -> ServiceNode:
+        return cls(node, cfg.serving, node_dir)
 
     @property
     def base_url(self) -> str:
@@ -139,7 +156,7 @@ class ServiceNode(LocalVersionCache):
     def start(self) -> None:
         digest = self.active_version()
         if digest is None:
-            raise NodeError(f"{self.name}: no active version to serve")
+            raise NodeFailed(f"{self.name}: no active version to serve")
         self._start_service()
         self._record_running(digest)
 
@@ -149,17 +166,23 @@ class ServiceNode(LocalVersionCache):
 
     def wait_healthy(self, timeout: float | None = None) -> float:
         try:
-            return wait_http_health(self.name, self.base_url + "/health", timeout or self.serving.startup_timeout_s,
-                                    alive=self.running, interval=2)
-        except NodeError as exc:
-            raise NodeError(f"{self.name} failed to start: {exc}\n--- last lines of its log ---\n"
-                            f"{self._log_tail()}") from None
+            return wait_http_health(
+                self.name,
+                self.base_url + "/health",
+                timeout or self.serving.startup_timeout_s,
+                alive=self.running,
+                interval=2,
+            )
+        except (NodeFailed, NodeUnavailable) as exc:
+            raise type(exc)(
+                f"{self.name} failed to start: {exc}\n--- last lines of its log ---\n{self._log_tail()}"
+            ) from None
 
     def healthy(self) -> bool:
         try:
             wait_http_health(self.name, self.base_url + "/health", 0)
             return True
-        except NodeError:
+        except (NodeFailed, NodeUnavailable):
             return False
 
     def current_version(self) -> str | None:

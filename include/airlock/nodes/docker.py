@@ -10,36 +10,38 @@ model directory mounted read-only at ``/models`` and the command
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from airlock.config import NodeConfig, ServingConfig
-from airlock.nodes.base import NodeError, ServiceNode
+from airlock.errors import NodeUnavailable
+from airlock.nodes.base import ServiceNode
 
 
 class DockerNode(ServiceNode):
-    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path, client=None) -> None:
-        self.cfg, self.serving, self.name, self.dir = node, serving, node.name, node_dir
+    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path, client: Any = None) -> None:
+        super().__init__(node, serving, node_dir)
         self._client = client
 
     @property
-    def client(self):
+    def client(self) -> Any:
         if self._client is None:
             import docker
 
             self._client = docker.from_env()
         return self._client
 
-    def _container(self):
+    def _container(self) -> Any:
         import docker.errors
 
         try:
             return self.client.containers.get(self.name)
         except docker.errors.NotFound:
-            raise NodeError(f"{self.name}: no container named {self.name!r} (is the compose stack up?)") from None
+            raise NodeUnavailable(f"{self.name}: no container named {self.name!r} (is the compose stack up?)") from None
 
     def running(self) -> bool:
         c = self._container()
         c.reload()
-        return c.status == "running"
+        return bool(c.status == "running")
 
     def _start_service(self) -> None:
         self._container().start()
@@ -48,4 +50,5 @@ class DockerNode(ServiceNode):
         self._container().stop(timeout=30)
 
     def _log_tail(self) -> str:
-        return self._container().logs(tail=40).decode("utf-8", "replace")
+        logs: bytes = self._container().logs(tail=40)
+        return logs.decode("utf-8", "replace")

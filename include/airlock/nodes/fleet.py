@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from airlock import extensions
 from airlock.config import AirlockConfig, NodeConfig
+from airlock.errors import ConfigError
+from airlock.nodes import DRIVERS
 from airlock.nodes.balancer import Balancer
-from airlock.nodes.base import NodeError, ServingNode
+from airlock.nodes.base import ServingNode
 
 
-def node_dir(cfg: AirlockConfig, n: NodeConfig):
+def node_dir(cfg: AirlockConfig, n: NodeConfig) -> Path:
     return cfg.path(n.model_dir) if n.model_dir else cfg.state_dir / "nodes" / n.name
 
 
 def build_node(cfg: AirlockConfig, n: NodeConfig) -> ServingNode:
-    if n.driver == "process":
-        from airlock.nodes.process import ProcessNode
-
-        return ProcessNode(n, cfg.serving, node_dir(cfg, n), cfg.path(cfg.serving.python),
-                           cfg.state_dir / "vllm-cache")
-    if n.driver == "docker":
-        from airlock.nodes.docker import DockerNode
-
-        return DockerNode(n, cfg.serving, node_dir(cfg, n))
-    if n.driver == "systemd":
-        from airlock.nodes.systemd import SystemdNode
-
-        return SystemdNode(n, cfg.serving, node_dir(cfg, n))
-    raise NodeError(f"{n.name}: unknown driver {n.driver!r}")
+    """The node for ``n``, through the driver its config names."""
+    node: ServingNode = extensions.load("node driver", n.driver, DRIVERS).from_config(cfg, n, node_dir(cfg, n))
+    return node
 
 
 def fleet(cfg: AirlockConfig) -> list[ServingNode]:
@@ -37,7 +31,7 @@ def server_name(cfg: AirlockConfig, name: str) -> str:
     for n in cfg.fleet.resolved_nodes():
         if n.name == name:
             return n.haproxy_server or n.name
-    raise NodeError(f"no node {name!r} in the fleet")
+    raise ConfigError(f"no node {name!r} in the fleet")
 
 
 def balancer(cfg: AirlockConfig) -> Balancer:

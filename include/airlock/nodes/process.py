@@ -14,15 +14,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from airlock.config import NodeConfig, ServingConfig
-from airlock.nodes.base import LocalVersionCache, NodeError
-from airlock.stack.process import ManagedProcess, ServiceError, log_tail
+from airlock.config import AirlockConfig, NodeConfig, ServingConfig
+from airlock.errors import NodeFailed, NodeUnavailable
+from airlock.nodes.base import LocalVersionCache
+from airlock.nodes.supervisor import ManagedProcess, ServiceError, log_tail
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - local URL
-            return r.status == 200
+            return bool(r.status == 200)
     except OSError:
         return False
 
@@ -30,13 +31,18 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 class ProcessNode(LocalVersionCache):
     """A vLLM OpenAI-compatible server run as a child process."""
 
-    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path,
-                 python: Path, cache_root: Path) -> None:
+    def __init__(
+        self, node: NodeConfig, serving: ServingConfig, node_dir: Path, python: Path, cache_root: Path
+    ) -> None:
         self.cfg, self.serving = node, serving
         self.name = node.name
         self.dir = node_dir
         self.python = python
         self.cache_root = cache_root
+
+    @classmethod
+    def from_config(cls, cfg: AirlockConfig, node: NodeConfig, node_dir: Path) -> ProcessNode:
+        return cls(node, cfg.serving, node_dir, cfg.path(cfg.serving.python), cfg.state_dir / "vllm-cache")
 
     @property
     def base_url(self) -> str:
@@ -49,26 +55,49 @@ class ProcessNode(LocalVersionCache):
     def _process(self, model_dir: Path) -> ManagedProcess:
         s = self.serving
         argv = [
-            str(self.python), "-m", "vllm.entrypoints.openai.api_server",
-            "--model", str(model_dir), "--served-model-name", s.served_model_name,
-            "--host", self.cfg.host, "--port", str(self.cfg.port),
-            "--max-model-len", str(s.max_model_len), "--dtype", s.dtype,
-            "--disable-uvicorn-access-log", *s.extra_args,
+            str(self.python),
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(model_dir),
+            "--served-model-name",
+            s.served_model_name,
+            "--host",
+            self.cfg.host,
+            "--port",
+            str(self.cfg.port),
+            "--max-model-len",
+            str(s.max_model_len),
+            "--dtype",
+            s.dtype,
+            "--disable-uvicorn-access-log",
+            *s.extra_args,
         ]
         env = {
-            "VLLM_CPU_KVCACHE_SPACE": str(s.kv_cache_gib), "VLLM_NO_USAGE_STATS": "1",
-            "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_CPU_KVCACHE_SPACE": str(s.kv_cache_gib),
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
             "VLLM_CACHE_ROOT": str(self.cache_root),
             # Several nodes share a small host here: vLLM's default pinning puts every
             # engine on one core and every frontend on another, and a spinning OpenMP
             # worker then starves a restarting node for minutes. Unpinned, with
             # passive OpenMP waits, restarts take ~30 s under load.
-            "VLLM_CPU_OMP_THREADS_BIND": self.cfg.cpus, "OMP_WAIT_POLICY": "PASSIVE",
+            "VLLM_CPU_OMP_THREADS_BIND": self.cfg.cpus,
+            "OMP_WAIT_POLICY": "PASSIVE",
             # The node never needs the pipeline's credentials.
-            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+            "AWS_ACCESS_KEY_ID": "",
+            "AWS_SECRET_ACCESS_KEY": "",
         }
-        return ManagedProcess(f"node {self.name}", argv, self.log_path, self.dir / "node.pid",
-                              env=env, healthy=lambda: http_ok(self.base_url + "/health"))
+        return ManagedProcess(
+            f"node {self.name}",
+            argv,
+            self.log_path,
+            self.dir / "node.pid",
+            env=env,
+            healthy=lambda: http_ok(self.base_url + "/health"),
+        )
 
     def _proc(self) -> ManagedProcess:
         return self._process(self.dir / "current")
@@ -79,7 +108,7 @@ class ProcessNode(LocalVersionCache):
     def start(self) -> None:
         digest = self.active_version()
         if digest is None:
-            raise NodeError(f"{self.name}: no active version to serve")
+            raise NodeFailed(f"{self.name}: no active version to serve")
         if self.running():
             return
         model_dir = self.version_dir(digest)
@@ -94,8 +123,10 @@ class ProcessNode(LocalVersionCache):
             return self._proc().wait_healthy(timeout or self.serving.startup_timeout_s)
         except ServiceError as exc:
             self.stop()
-            raise NodeError(f"{self.name} failed to start: {exc.reason}; log {self.log_path}\n"
-                            f"{log_tail(self.log_path)}") from None
+            kind = NodeFailed if isinstance(exc, NodeFailed) else NodeUnavailable  # exited vs timed out
+            raise kind(
+                f"{self.name} failed to start: {exc.reason}; log {self.log_path}\n{log_tail(self.log_path)}"
+            ) from None
 
     def stop(self) -> None:
         self._proc().stop()

@@ -15,39 +15,43 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from airlock.config import NodeConfig, ServingConfig
-from airlock.nodes.base import NodeError, ServiceNode
+from airlock.errors import NodeFailed
+from airlock.nodes.base import ServiceNode
 
-Runner = Callable[[Sequence[str]], subprocess.CompletedProcess]
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run(argv: Sequence[str]) -> subprocess.CompletedProcess:
+def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=120)
 
 
 class SystemdNode(ServiceNode):
-    def __init__(self, node: NodeConfig, serving: ServingConfig, node_dir: Path, runner: Runner = _run,
-                 ssh: str | None = None) -> None:
-        self.cfg, self.serving, self.name, self.dir = node, serving, node.name, node_dir
+    def __init__(
+        self, node: NodeConfig, serving: ServingConfig, node_dir: Path, runner: Runner = _run, ssh: str | None = None
+    ) -> None:
+        super().__init__(node, serving, node_dir)
         self.unit = f"airlock-vllm@{node.name}.service"
         self.ssh = ssh if ssh is not None else (None if node.host in ("127.0.0.1", "localhost") else node.host)
         self.runner = runner
 
-    def _on_host(self, argv: list[str]) -> subprocess.CompletedProcess:
+    def _on_host(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         if self.ssh:
             argv = ["ssh", "-o", "BatchMode=yes", self.ssh, shlex.join(argv)]
         return self.runner(argv)
 
-    def _systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         res = self._on_host(["systemctl", *args, self.unit])
         if check and res.returncode != 0:
-            raise NodeError(f"{self.name}: systemctl {' '.join(args)} {self.unit} failed: {res.stderr.strip()[-500:]}")
+            raise NodeFailed(f"{self.name}: systemctl {' '.join(args)} {self.unit} failed: {res.stderr.strip()[-500:]}")
         return res
 
     def _activated(self, digest: str) -> None:
         env = self.dir / "node.env"
         tmp = env.with_suffix(".tmp")
-        tmp.write_text(f"AIRLOCK_MODEL_DIR={self.version_dir(digest)}\nAIRLOCK_PORT={self.cfg.port}\n"
-                       f"AIRLOCK_SERVED_NAME={self.serving.served_model_name}\n")
+        tmp.write_text(
+            f"AIRLOCK_MODEL_DIR={self.version_dir(digest)}\nAIRLOCK_PORT={self.cfg.port}\n"
+            f"AIRLOCK_SERVED_NAME={self.serving.served_model_name}\n"
+        )
         tmp.replace(env)
 
     def running(self) -> bool:

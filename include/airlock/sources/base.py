@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from airlock.manifest import FileEntry
 
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig
 
-class SourceError(RuntimeError):
-    """The upstream could not be reached, or the revision or file does not exist."""
+
+class SourceRequest(Protocol):
+    """The parts of an intake request a source reads (see ``payloads.IntakeRequest``)."""
+
+    @property
+    def location(self) -> str: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def allow_patterns(self) -> list[str]: ...
+
+    @property
+    def ignore_patterns(self) -> list[str]: ...
 
 
 @runtime_checkable
@@ -19,12 +34,16 @@ class Source(Protocol):
     digest, a directory content digest); ``list_files()`` and ``open()`` read
     exactly that revision. ``FileEntry.sha256`` is set only where the upstream
     publishes it; callers must hash everything else themselves.
+
+    Errors: :class:`~airlock.errors.NotFound` for a missing repo, revision or
+    file; a :class:`~airlock.errors.RetryableError` when the upstream is down.
     """
 
     kind: str
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe description recorded in the manifest (never a secret)."""
+        ...
 
     def resolve(self) -> str: ...
 
@@ -34,3 +53,17 @@ class Source(Protocol):
 
     def read_text(self, path: str, limit: int = 1 << 20) -> str | None:
         """A small text file (model card, config) for policy checks, or None."""
+        ...
+
+
+class SourceType(Protocol):
+    """The class side of a source: how a request's fields are checked and opened."""
+
+    @staticmethod
+    def check_location(location: str, revision: str) -> None:
+        """Raise ``ValueError`` naming what is wrong with the request's location or revision."""
+        ...
+
+    def from_request(self, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> Source:
+        """Open the upstream a validated request names (``token``: a credential, if any)."""
+        ...

@@ -11,10 +11,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from airlock.errors import HubUnavailable, InvalidRequest, NotFound
 from airlock.manifest import FileEntry
-from airlock.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig
+    from airlock.sources.base import SourceRequest
 
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -22,22 +26,45 @@ REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
 def check_repo_id(repo_id: str) -> str:
     if not REPO_RE.match(repo_id or "") or ".." in repo_id:
-        raise ValueError(f"repo id {repo_id!r} is invalid: expected 'org/name'")
+        raise InvalidRequest(f"repo id {repo_id!r} is invalid: expected 'org/name'")
     return repo_id
 
 
 def check_revision(revision: str) -> str:
     if not REVISION_RE.match(revision or "") or ".." in revision:
-        raise ValueError(f"revision {revision!r} is invalid: a branch, tag or commit sha")
+        raise InvalidRequest(f"revision {revision!r} is invalid: a branch, tag or commit sha")
     return revision
 
 
 class HubSource:
+    """A repo on the Hugging Face hub, or on a mirror through ``HF_ENDPOINT``."""
+
     kind = "hub"
 
-    def __init__(self, repo_id: str, revision: str = "main", token: str | None = None,
-                 endpoint: str | None = None, allow_patterns: list[str] | None = None,
-                 ignore_patterns: list[str] | None = None) -> None:
+    @staticmethod
+    def check_location(location: str, revision: str) -> None:
+        check_repo_id(location)
+        check_revision(revision)
+
+    @classmethod
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> HubSource:
+        return cls(
+            req.location,
+            req.revision,
+            token=token,
+            allow_patterns=req.allow_patterns,
+            ignore_patterns=req.ignore_patterns,
+        )
+
+    def __init__(
+        self,
+        repo_id: str,
+        revision: str = "main",
+        token: str | None = None,
+        endpoint: str | None = None,
+        allow_patterns: list[str] | None = None,
+        ignore_patterns: list[str] | None = None,
+    ) -> None:
         from huggingface_hub import HfApi
 
         self.repo_id = check_repo_id(repo_id)
@@ -50,23 +77,32 @@ class HubSource:
 
     def describe(self) -> dict[str, Any]:
         # Never the token: this lands in the manifest and in MLflow.
-        return {"kind": self.kind, "repo_id": self.repo_id, "requested_revision": self.revision,
-                "endpoint": self.endpoint, "allow_patterns": self.allow, "ignore_patterns": self.ignore}
+        return {
+            "kind": self.kind,
+            "repo_id": self.repo_id,
+            "requested_revision": self.revision,
+            "endpoint": self.endpoint,
+            "allow_patterns": self.allow,
+            "ignore_patterns": self.ignore,
+        }
 
     def resolve(self) -> str:
         if self._sha is None:
+            import httpx
             from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
             try:
                 info = self.api.model_info(self.repo_id, revision=self.revision)
             except RevisionNotFoundError as exc:
-                raise SourceError(f"{self.repo_id}: revision {self.revision!r} not found") from exc
+                raise NotFound(f"{self.repo_id}: revision {self.revision!r} not found") from exc
             except RepositoryNotFoundError as exc:
-                raise SourceError(f"{self.repo_id}: repository not found (or no access)") from exc
-            except (HfHubHTTPError, OSError) as exc:
-                raise SourceError(f"{self.repo_id}: hub unreachable at {self.endpoint}: {type(exc).__name__}") from exc
+                raise NotFound(f"{self.repo_id}: repository not found (or no access)") from exc
+            except (HfHubHTTPError, OSError, httpx.HTTPError) as exc:
+                raise HubUnavailable(
+                    f"{self.repo_id}: hub unreachable at {self.endpoint}: {type(exc).__name__}"
+                ) from exc
             if not info.sha:
-                raise SourceError(f"{self.repo_id}@{self.revision}: the hub returned no commit sha")
+                raise HubUnavailable(f"{self.repo_id}@{self.revision}: the hub returned no commit sha")
             self._sha = info.sha
         return self._sha
 
@@ -95,24 +131,30 @@ class HubSource:
         url = hf_hub_url(self.repo_id, path, revision=self.resolve(), endpoint=self.endpoint)
         session = get_session()
         req = session.build_request("GET", url, headers=build_hf_headers(token=self._token), timeout=60)
-        resp = session.send(req, stream=True, follow_redirects=True)
+        import httpx
+
+        try:
+            resp = session.send(req, stream=True, follow_redirects=True)
+        except (OSError, httpx.HTTPError) as exc:
+            raise HubUnavailable(f"{self.repo_id}/{path}: hub unreachable: {type(exc).__name__}") from exc
         if resp.status_code != 200:
             resp.close()
-            raise SourceError(f"{self.repo_id}/{path}: HTTP {resp.status_code} from the hub")
-        return _Body(resp)
+            kind = NotFound if resp.status_code in (401, 403, 404) else HubUnavailable
+            raise kind(f"{self.repo_id}/{path}: HTTP {resp.status_code} from the hub")
+        return cast(BinaryIO, _Body(resp))
 
     def read_text(self, path: str, limit: int = 1 << 20) -> str | None:
         try:
             with self.open(path) as fh:
                 return fh.read(limit).decode("utf-8", "replace")
-        except SourceError:
+        except NotFound:
             return None
 
 
 class _Body:
     """Adapts a streamed httpx response to a binary file object."""
 
-    def __init__(self, resp) -> None:
+    def __init__(self, resp: Any) -> None:
         self.resp = resp
         self._it, self._buf = iter(resp.iter_bytes(1 << 20)), b""
 
@@ -134,5 +176,5 @@ class _Body:
     def __enter__(self) -> _Body:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from airlock.errors import InvalidRequest, NotFound
 from airlock.hashing import HashCache, sha256_file
 from airlock.manifest import FileEntry
-from airlock.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig
+    from airlock.sources.base import SourceRequest
 
 IGNORED_DIRS = {".git", ".cache", "__pycache__"}
 
@@ -22,11 +26,20 @@ class LocalSource:
 
     kind = "local"
 
+    @staticmethod
+    def check_location(location: str, revision: str) -> None:
+        if not Path(location).is_absolute():
+            raise InvalidRequest(f"local location {location!r} must be an absolute path")
+
+    @classmethod
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> LocalSource:
+        return cls(req.location, HashCache(cfg.state_dir / "hash-cache.sqlite"))
+
     def __init__(self, root: str | Path, hash_cache: HashCache | None = None) -> None:
         self.root = Path(root)
         self.hash_cache = hash_cache
         if not self.root.is_dir():
-            raise SourceError(f"local source {self.root} is not a directory")
+            raise NotFound(f"local source {self.root} is not a directory")
         self._files: list[FileEntry] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -57,7 +70,7 @@ class LocalSource:
     def open(self, path: str) -> BinaryIO:
         full = self.root / path
         if not _inside(full, self.root):
-            raise SourceError(f"{path}: outside the source directory")
+            raise InvalidRequest(f"{path}: outside the source directory")
         return full.open("rb")
 
     def read_text(self, path: str, limit: int = 1 << 20) -> str | None:

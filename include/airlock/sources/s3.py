@@ -9,27 +9,40 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from botocore.exceptions import ClientError
-
+from airlock.errors import InvalidRequest, NotFound
 from airlock.manifest import FileEntry
-from airlock.sources.base import SourceError
+from airlock.store import s3_client, s3_errors
+
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig
+    from airlock.sources.base import SourceRequest
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
-        raise ValueError(f"S3 location {uri!r} is invalid: expected s3://bucket/prefix")
+        raise InvalidRequest(f"S3 location {uri!r} is invalid: expected s3://bucket/prefix")
     bucket, _, prefix = uri[5:].partition("/")
     if not bucket:
-        raise ValueError(f"S3 location {uri!r} has no bucket")
+        raise InvalidRequest(f"S3 location {uri!r} has no bucket")
     return bucket, prefix.strip("/")
 
 
 class S3Source:
+    """Objects under an ``s3://bucket/prefix``, read with the pipeline's S3 credentials."""
+
     kind = "s3"
 
-    def __init__(self, uri: str, client) -> None:
+    @staticmethod
+    def check_location(location: str, revision: str) -> None:
+        parse_s3_uri(location)
+
+    @classmethod
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> S3Source:
+        return cls(req.location, s3_client(cfg.registry.endpoint_url, cfg.registry.region))
+
+    def __init__(self, uri: str, client: Any) -> None:
         self.uri = uri
         self.bucket, self.prefix = parse_s3_uri(uri)
         self.s3 = client
@@ -46,11 +59,11 @@ class S3Source:
         if self._files is None:
             out = []
             base = self.prefix + "/" if self.prefix else ""
-            try:
+            with s3_errors(f"listing {self.uri}"):
                 pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
                 for page in pages:
                     for obj in page.get("Contents", []):
-                        rel = obj["Key"][len(base):]
+                        rel = obj["Key"][len(base) :]
                         if not rel or rel.endswith("/"):
                             continue
                         head = self.s3.head_object(Bucket=self.bucket, Key=obj["Key"], ChecksumMode="ENABLED")
@@ -58,8 +71,6 @@ class S3Source:
                         sha = base64.b64decode(cs).hex() if cs and "-" not in cs else None
                         self._etags[rel] = obj.get("ETag", "")
                         out.append(FileEntry(rel, int(obj["Size"]), sha))
-            except ClientError as exc:
-                raise SourceError(f"{self.uri}: cannot list ({exc.response['Error'].get('Code')})") from exc
             self._files = sorted(out, key=lambda f: f.path)
         return list(self._files)
 
@@ -70,13 +81,12 @@ class S3Source:
         return "s3-" + h.hexdigest()[:40]
 
     def open(self, path: str) -> BinaryIO:
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=self._key(path))["Body"]
-        except ClientError as exc:
-            raise SourceError(f"{self.uri}/{path}: {exc.response['Error'].get('Code')}") from exc
+        with s3_errors(f"{self.uri}/{path}"):
+            body: BinaryIO = self.s3.get_object(Bucket=self.bucket, Key=self._key(path))["Body"]
+        return body
 
     def read_text(self, path: str, limit: int = 1 << 20) -> str | None:
         try:
             return self.open(path).read(limit).decode("utf-8", "replace")
-        except SourceError:
+        except NotFound:
             return None

@@ -117,8 +117,11 @@ class AirflowClient:
     def answer_approval(self, dag_id: str, run_id: str, task_id: str, approve: bool) -> None:
         """Answer a Human-in-the-loop ApprovalOperator, as the UI's buttons do."""
         rid = urllib.request.quote(run_id, safe="")
-        self._call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{rid}/taskInstances/{task_id}/-1/hitlDetails",
-                   {"chosen_options": ["Approve" if approve else "Reject"], "params_input": {}})
+        self._call(
+            "PATCH",
+            f"/api/v2/dags/{dag_id}/dagRuns/{rid}/taskInstances/{task_id}/-1/hitlDetails",
+            {"chosen_options": ["Approve" if approve else "Reject"], "params_input": {}},
+        )
 
     def run_url(self, dag_id: str, run_id: str) -> str:
         return f"{self.base}/dags/{dag_id}/runs/{urllib.request.quote(run_id, safe='')}"

@@ -1,8 +1,9 @@
-"""The embedded local stack: SeaweedFS, MLflow, Airflow, HAProxy and vLLM nodes.
+"""The embedded local stack: SeaweedFS, MLflow, Airflow, HAProxy, olah and vLLM nodes.
 
-Everything binds to 127.0.0.1 and keeps data, logs and pid files under one
-state folder (``stack.state_dir``, git-ignored). Tests build the same services
-on free ports in a temporary folder, so what ``make up`` runs is what is tested.
+Everything binds to 127.0.0.1 and keeps data, logs and pid files under the
+stack's folder (``stack.yaml``: ``dir``, git-ignored). Tests build the same
+services on free ports in a temporary folder, so what ``make up`` runs is what
+is tested.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from airlock.config import AirlockConfig, SeaweedConfig
+from airlock.config import AirlockConfig
 from airlock.nodes.balancer import Backend, Balancer, render_config
 from airlock.nodes.process import ProcessNode, http_ok
-from airlock.stack import secrets as stack_secrets
-from airlock.stack.process import ManagedProcess, ServiceError
+from airlock.nodes.supervisor import ManagedProcess
+from airlock_dev.config import SeaweedConfig, StackConfig
+from airlock_dev.stack import secrets as stack_secrets
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -50,35 +52,68 @@ def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds:
         fh.write(stack_secrets.seaweed_identities(creds))
     p = ports
     argv = [
-        _bin("weed"), "mini", f"-dir={data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-s3.port={p.s3_port}", f"-s3.port.grpc={p.s3_port + 10000}", f"-s3.config={ident}",
-        f"-master.port={p.master_port}", f"-master.port.grpc={p.master_port + 10000}",
-        f"-volume.port={p.volume_port}", f"-volume.port.grpc={p.volume_port + 10000}",
-        f"-filer.port={p.filer_port}", f"-filer.port.grpc={p.filer_port + 10000}",
-        f"-admin.port={p.admin_port}", f"-admin.port.grpc={p.admin_port + 10000}",
-        "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        _bin("weed"),
+        "mini",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={p.s3_port}",
+        f"-s3.port.grpc={p.s3_port + 10000}",
+        f"-s3.config={ident}",
+        f"-master.port={p.master_port}",
+        f"-master.port.grpc={p.master_port + 10000}",
+        f"-volume.port={p.volume_port}",
+        f"-volume.port.grpc={p.volume_port + 10000}",
+        f"-filer.port={p.filer_port}",
+        f"-filer.port.grpc={p.filer_port + 10000}",
+        f"-admin.port={p.admin_port}",
+        f"-admin.port.grpc={p.admin_port + 10000}",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
     ]
-    return ManagedProcess("seaweedfs", argv, log, pid,
-                          env={"AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
-                               "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"]},
-                          healthy=lambda: s3_ready(f"http://127.0.0.1:{p.s3_port}/"))
+    return ManagedProcess(
+        "seaweedfs",
+        argv,
+        log,
+        pid,
+        env={"AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"]},
+        healthy=lambda: s3_ready(f"http://127.0.0.1:{p.s3_port}/"),
+    )
 
 
-def mlflow_server(data_dir: Path, log: Path, pid: Path, port: int, s3_url: str, bucket: str,
-                  creds: dict[str, str], workers: int = 1) -> ManagedProcess:
+def mlflow_server(
+    data_dir: Path, log: Path, pid: Path, port: int, s3_url: str, bucket: str, creds: dict[str, str], workers: int = 1
+) -> ManagedProcess:
     """MLflow with a SQLite store; artifacts proxied into a bucket of the registry."""
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        _bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}",
-        "--artifacts-destination", f"s3://{bucket}/artifacts", "--serve-artifacts",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        _bin("mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{data_dir / 'mlflow.db'}",
+        "--artifacts-destination",
+        f"s3://{bucket}/artifacts",
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
     ]
-    env = {"MLFLOW_S3_ENDPOINT_URL": s3_url, "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
-           "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"], "AWS_DEFAULT_REGION": "us-east-1",
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_ENABLE_TELEMETRY": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
-    return ManagedProcess("mlflow", argv, log, pid, env=env,
-                          healthy=lambda: http_ok(f"http://127.0.0.1:{port}/health"))
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": s3_url,
+        "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_ENABLE_TELEMETRY": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "1",
+    }
+    return ManagedProcess("mlflow", argv, log, pid, env=env, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/health"))
 
 
 def airflow_env(home: Path, port: int, db: str, parallelism: int, repo: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -119,6 +154,7 @@ def airflow_components(home: Path, logs: Path, run: Path, env: dict[str, str], p
             with urllib.request.urlopen(health, timeout=2) as r:  # noqa: S310
                 body = json.loads(r.read())
             return body.get(component, {}).get("status") == "healthy"
+
         return check
 
     spec = [
@@ -127,13 +163,17 @@ def airflow_components(home: Path, logs: Path, run: Path, env: dict[str, str], p
         ("airflow-dag-processor", [af, "dag-processor"], healthy("dag_processor")),
         ("airflow-triggerer", [af, "triggerer", "--skip-serve-logs"], healthy("triggerer")),
     ]
-    return [ManagedProcess(n, argv, logs / f"{n}.log", run / f"{n}.pid", env=env, healthy=h)
-            for n, argv, h in spec]
+    return [ManagedProcess(n, argv, logs / f"{n}.log", run / f"{n}.pid", env=env, healthy=h) for n, argv, h in spec]
 
 
 def haproxy(cfg_path: Path, log: Path, pid: Path, socket_path: Path, stats_port: int) -> ManagedProcess:
-    return ManagedProcess("haproxy", ["haproxy", "-f", str(cfg_path), "-db"], log, pid,
-                          healthy=lambda: socket_path.exists() and http_ok(f"http://127.0.0.1:{stats_port}/metrics"))
+    return ManagedProcess(
+        "haproxy",
+        ["haproxy", "-f", str(cfg_path), "-db"],
+        log,
+        pid,
+        healthy=lambda: socket_path.exists() and http_ok(f"http://127.0.0.1:{stats_port}/metrics"),
+    )
 
 
 def pushgateway(port: int, data: Path, log: Path, pid: Path) -> ManagedProcess:
@@ -142,28 +182,91 @@ def pushgateway(port: int, data: Path, log: Path, pid: Path) -> ManagedProcess:
     Its metrics persist in ``data`` (Debian's build otherwise shares
     /var/lib/prometheus/pushgateway.data between every instance)."""
     data.parent.mkdir(parents=True, exist_ok=True)
-    return ManagedProcess("pushgateway", ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
-                                          f"--persistence.file={data}", "--persistence.interval=30s"],
-                          log, pid, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"))
+    return ManagedProcess(
+        "pushgateway",
+        [
+            "prometheus-pushgateway",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={data}",
+            "--persistence.interval=30s",
+        ],
+        log,
+        pid,
+        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"),
+    )
 
 
 def prometheus(config_file: Path, port: int, data: Path, log: Path, pid: Path) -> ManagedProcess:
     """Prometheus (Debian's) with its own TSDB folder; the bake can query it."""
-    return ManagedProcess("prometheus", ["prometheus", f"--config.file={config_file}",
-                                         f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={data}"],
-                          log, pid, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"))
+    return ManagedProcess(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={config_file}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={data}",
+        ],
+        log,
+        pid,
+        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"),
+    )
 
 
 def haproxy_for(cfg: AirlockConfig, cfg_path: Path, log: Path, pid: Path) -> ManagedProcess:
     """HAProxy fronting the configured fleet (config rendered, stale socket removed)."""
     servers = [Backend(n.haproxy_server or n.name, n.host, n.port) for n in cfg.fleet.resolved_nodes()]
     cfg_path.parent.mkdir(parents=True, exist_ok=True)
-    cfg_path.write_text(render_config(cfg.haproxy_socket, cfg.balancer.frontend_port, cfg.balancer.stats_port,
-                                      cfg.fleet.backend, servers))
+    cfg_path.write_text(
+        render_config(
+            cfg.haproxy_socket, cfg.balancer.frontend_port, cfg.balancer.stats_port, cfg.fleet.backend, servers
+        )
+    )
     proc = haproxy(cfg_path, log, pid, cfg.haproxy_socket, cfg.balancer.stats_port)
     if not proc.running():
         cfg.haproxy_socket.unlink(missing_ok=True)
     return proc
+
+
+def olah_server(
+    work_dir: Path, mirrors_root: Path, port: int, log: Path, pid: Path, venv_bin: Path | None = None
+) -> ManagedProcess:
+    """The olah mirror, offline, serving ``mirrors_root`` on 127.0.0.1:``port``."""
+    work_dir, mirrors_root = work_dir.resolve(), mirrors_root.resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cfg = work_dir / "olah.toml"
+    cfg.write_text(
+        "[basic]\n"
+        f'host = "127.0.0.1"\nport = {port}\n'
+        f'repos-path = "{work_dir / "repos"}"\n'
+        f'mirror-netloc = "127.0.0.1:{port}"\nmirror-lfs-netloc = "127.0.0.1:{port}"\n'
+        f'mirrors-path = ["{mirrors_root}"]\n'
+        "[accessibility]\noffline = true\n"
+    )
+    bin_dir = venv_bin or Path(sys.executable).parent.parent.parent / ".venv-hub" / "bin"
+    return ManagedProcess(
+        "olah",
+        [str(bin_dir / "olah-cli"), "-c", str(cfg)],
+        log,
+        pid,
+        cwd=work_dir,
+        healthy=lambda: (
+            http_ok(f"http://127.0.0.1:{port}/api/models/none/none/revision/main")
+            or _answers(f"http://127.0.0.1:{port}/")
+        ),
+    )
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 - local URL
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -194,27 +297,28 @@ class StackPaths:
 class LocalStack:
     """Builds every service of the embedded stack from the config."""
 
-    def __init__(self, cfg: AirlockConfig) -> None:
-        self.cfg = cfg
-        self.paths = StackPaths(cfg.state_dir)
+    def __init__(self, cfg: AirlockConfig, stack: StackConfig) -> None:
+        self.cfg, self.settings = cfg, stack
+        self.paths = StackPaths(stack.dir)
         self.creds = stack_secrets.load_or_create(self.paths.secrets)
 
     @property
     def s3_url(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.stack.seaweedfs.s3_port}"
+        return f"http://127.0.0.1:{self.settings.seaweedfs.s3_port}"
 
     @property
     def mlflow_url(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.stack.mlflow_port}"
+        return f"http://127.0.0.1:{self.settings.mlflow_port}"
 
     @property
     def airflow_url(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.stack.airflow_port}"
+        return f"http://127.0.0.1:{self.settings.airflow_port}"
 
     def pipeline_env(self) -> dict[str, str]:
         """What pipeline code (Airflow tasks, the demo) needs to reach the stack."""
         return {
-            "AIRLOCK_CONFIG": str(self.cfg.root / "airlock.yaml") if not os.environ.get("AIRLOCK_CONFIG")
+            "AIRLOCK_CONFIG": str(self.cfg.root / "airlock.yaml")
+            if not os.environ.get("AIRLOCK_CONFIG")
             else os.environ["AIRLOCK_CONFIG"],
             "AIRLOCK__REGISTRY__ENDPOINT_URL": self.s3_url,
             "AIRLOCK__MLFLOW__TRACKING_URI": self.mlflow_url,
@@ -223,8 +327,9 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": self.creds["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": self.cfg.registry.region,
             # The embedded stack is offline: its hub is the olah mirror.
-            "HF_ENDPOINT": f"http://127.0.0.1:{self.cfg.stack.olah_port}",
-            "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
+            "HF_ENDPOINT": f"http://127.0.0.1:{self.settings.olah_port}",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "DO_NOT_TRACK": "1",
             # Not TRANSFORMERS_OFFLINE: huggingface_hub reads it as HF_HUB_OFFLINE.
             "HF_DATASETS_OFFLINE": "1",
             "AIRLOCK__METRICS__PUSHGATEWAY_URL": self.pushgateway_url,
@@ -232,40 +337,62 @@ class LocalStack:
 
     @property
     def pushgateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.stack.pushgateway_port}"
+        return f"http://127.0.0.1:{self.settings.pushgateway_port}"
 
     def pushgateway(self) -> ManagedProcess:
         p = self.paths
-        return pushgateway(self.cfg.stack.pushgateway_port, p.data / "pushgateway" / "metrics.data",
-                           p.logs / "pushgateway.log", p.run / "pushgateway.pid")
+        return pushgateway(
+            self.settings.pushgateway_port,
+            p.data / "pushgateway" / "metrics.data",
+            p.logs / "pushgateway.log",
+            p.run / "pushgateway.pid",
+        )
 
     def seaweedfs(self) -> ManagedProcess:
         p = self.paths
-        return seaweedfs(p.data / "seaweedfs", p.logs / "seaweedfs.log", p.run / "seaweedfs.pid",
-                         self.cfg.stack.seaweedfs, self.creds)
+        return seaweedfs(
+            p.data / "seaweedfs", p.logs / "seaweedfs.log", p.run / "seaweedfs.pid", self.settings.seaweedfs, self.creds
+        )
 
     def mlflow(self) -> ManagedProcess:
         p = self.paths
-        return mlflow_server(p.data / "mlflow", p.logs / "mlflow.log", p.run / "mlflow.pid",
-                             self.cfg.stack.mlflow_port, self.s3_url, self.cfg.mlflow.artifact_bucket,
-                             self.creds, self.cfg.mlflow.workers)
+        return mlflow_server(
+            p.data / "mlflow",
+            p.logs / "mlflow.log",
+            p.run / "mlflow.pid",
+            self.settings.mlflow_port,
+            self.s3_url,
+            self.settings.mlflow_artifact_bucket,
+            self.creds,
+            self.settings.mlflow_workers,
+        )
 
     def airflow_env(self) -> dict[str, str]:
-        s = self.cfg.stack
-        return airflow_env(self.paths.airflow_home, s.airflow_port, s.airflow_db,
-                           self.cfg.airflow.parallelism, self.cfg.root, self.pipeline_env())
+        s = self.settings
+        return airflow_env(
+            self.paths.airflow_home,
+            s.airflow_port,
+            s.airflow_db,
+            s.airflow_parallelism,
+            self.cfg.root,
+            self.pipeline_env(),
+        )
 
     def olah(self) -> ManagedProcess:
         """The hub stand-in: an olah mirror serving git repos under ``hub/mirrors``."""
-        from airlock.factory.upstream import olah_server
-
         p = self.paths
-        return olah_server(p.state / "hub", p.state / "hub" / "mirrors", self.cfg.stack.olah_port,
-                           p.logs / "olah.log", p.run / "olah.pid", self.cfg.root / ".venv-hub" / "bin")
+        return olah_server(
+            p.state / "hub",
+            p.state / "hub" / "mirrors",
+            self.settings.olah_port,
+            p.logs / "olah.log",
+            p.run / "olah.pid",
+            self.cfg.root / ".venv-hub" / "bin",
+        )
 
     def airflow(self) -> list[ManagedProcess]:
         p = self.paths
-        return airflow_components(p.airflow_home, p.logs, p.run, self.airflow_env(), self.cfg.stack.airflow_port)
+        return airflow_components(p.airflow_home, p.logs, p.run, self.airflow_env(), self.settings.airflow_port)
 
     def nodes(self) -> list[ProcessNode]:
         """The fleet's nodes this stack runs itself (the ``process`` driver)."""
@@ -284,7 +411,7 @@ class LocalStack:
         return [self.seaweedfs(), self.mlflow(), *self.airflow(), self.haproxy(), self.olah(), self.pushgateway()]
 
 
-__all__ = ["LocalStack", "ServiceError", "StackPaths", "running_fleet"]
+__all__ = ["LocalStack", "StackPaths", "olah_server", "running_fleet"]
 
 
 @contextmanager

@@ -1,5 +1,7 @@
 """Start, watch and stop one long-running local process by pid file.
 
+The ``process`` node driver supervises vLLM with it; the dev stack its services.
+
 Why by pid file: ``make down`` must stop exactly what ``make up`` started and
 nothing else, even from another shell. A pid file records the pid and the
 process's start time (from /proc), so a recycled pid is never killed.
@@ -16,9 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airlock.errors import AirlockError, NodeFailed, NodeUnavailable
 
-class ServiceError(RuntimeError):
-    """A service failed to start or become healthy; names it and its log."""
+
+class ServiceError(AirlockError):
+    """A service failed to start or become healthy; names it and its log.
+
+    Raised as :class:`ServiceExited` (it died: permanent, the same start fails
+    again) or :class:`ServiceTimeout` (it did not answer in time: retryable).
+    """
 
     def __init__(self, name: str, reason: str, log_path: Path | None = None) -> None:
         self.name, self.reason, self.log_path = name, reason, log_path
@@ -26,6 +34,14 @@ class ServiceError(RuntimeError):
         where = f" (log: {log_path})" if log_path else ""
         detail = f"\n--- last lines of {log_path} ---\n{tail}" if tail else ""
         super().__init__(f"{name}: {reason}{where}{detail}")
+
+
+class ServiceExited(ServiceError, NodeFailed):
+    """The process exited before it became healthy."""
+
+
+class ServiceTimeout(ServiceError, NodeUnavailable):
+    """The process runs but did not become healthy in time."""
 
 
 def log_tail(path: Path | None, lines: int = 25) -> str:
@@ -83,8 +99,13 @@ class ManagedProcess:
         env = {**os.environ, **self.env}
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
-                list(self.argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=self.cwd, start_new_session=True,
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         self.pid_path.write_text(json.dumps({"pid": proc.pid, "start": _start_time(proc.pid)}))
         self._popen = proc
@@ -99,14 +120,14 @@ class ManagedProcess:
         t0 = time.monotonic()
         while True:
             if not self.running():
-                raise ServiceError(self.name, "exited during startup", self.log_path)
+                raise ServiceExited(self.name, "exited during startup", self.log_path)
             try:
                 if self.healthy is None or self.healthy():
                     return time.monotonic() - t0
             except Exception:  # noqa: BLE001 - any probe error means "not yet"
                 pass
             if time.monotonic() - t0 > timeout:
-                raise ServiceError(self.name, f"not healthy after {timeout:.0f}s", self.log_path)
+                raise ServiceTimeout(self.name, f"not healthy after {timeout:.0f}s", self.log_path)
             time.sleep(interval)
 
     def stop(self, timeout: float = 20.0) -> bool:

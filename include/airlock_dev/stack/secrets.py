@@ -11,8 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AIRLOCK_NODE_ACCESS_KEY_ID",
-        "AIRLOCK_NODE_SECRET_ACCESS_KEY")
+KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AIRLOCK_NODE_ACCESS_KEY_ID", "AIRLOCK_NODE_SECRET_ACCESS_KEY")
 
 
 def load_or_create(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -39,12 +38,27 @@ def load_or_create(path: Path, environ: dict[str, str] | None = None) -> dict[st
 
 def seaweed_identities(creds: dict[str, str]) -> str:
     """SeaweedFS ``-s3.config`` JSON: the pipeline may write, the nodes only read."""
-    return json.dumps({"identities": [
-        {"name": "airlock-pipeline",
-         "credentials": [{"accessKey": creds["AWS_ACCESS_KEY_ID"], "secretKey": creds["AWS_SECRET_ACCESS_KEY"]}],
-         "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
-        {"name": "airlock-node",
-         "credentials": [{"accessKey": creds["AIRLOCK_NODE_ACCESS_KEY_ID"],
-                          "secretKey": creds["AIRLOCK_NODE_SECRET_ACCESS_KEY"]}],
-         "actions": ["Read", "List"]},
-    ]}, indent=1)
+    return json.dumps(
+        {
+            "identities": [
+                {
+                    "name": "airlock-pipeline",
+                    "credentials": [
+                        {"accessKey": creds["AWS_ACCESS_KEY_ID"], "secretKey": creds["AWS_SECRET_ACCESS_KEY"]}
+                    ],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                },
+                {
+                    "name": "airlock-node",
+                    "credentials": [
+                        {
+                            "accessKey": creds["AIRLOCK_NODE_ACCESS_KEY_ID"],
+                            "secretKey": creds["AIRLOCK_NODE_SECRET_ACCESS_KEY"],
+                        }
+                    ],
+                    "actions": ["Read", "List"],
+                },
+            ]
+        },
+        indent=1,
+    )

@@ -118,8 +118,7 @@ def write_task_dir(out: Path) -> Path:
     with data.open("w") as fh:
         for it in items():
             opts, gold = choices(it)
-            fh.write(json.dumps({"question": it.question, "answer": it.answer,
-                                 "choices": opts, "gold": gold}) + "\n")
+            fh.write(json.dumps({"question": it.question, "answer": it.answer, "choices": opts, "gold": gold}) + "\n")
     (out / f"{GEN_TASK}.yaml").write_text(_GEN_YAML.format(gen=GEN_TASK, data=data))
     (out / f"{MC_TASK}.yaml").write_text(_MC_YAML.format(mc=MC_TASK, data=data))
     return out

@@ -12,10 +12,11 @@ import sys
 import time
 
 from airlock.config import load_config
-from airlock.factory import tinymodel, upstream
-from airlock.stack import cli
-from airlock.stack.airflow_client import AirflowClient
-from airlock.stack.services import LocalStack
+from airlock_dev.config import load_stack_config
+from airlock_dev.factory import tinymodel, upstream
+from airlock_dev.stack import cli
+from airlock_dev.stack.airflow_client import AirflowClient
+from airlock_dev.stack.services import LocalStack
 
 DEMO_REPO = "airlock-demo/tiny-good"
 DEMO_MODEL = "airlock-demo"
@@ -27,7 +28,7 @@ def say(msg: str) -> None:
 
 def main() -> int:
     cfg = load_config()
-    stack = LocalStack(cfg)
+    stack = LocalStack(cfg, load_stack_config())
     say("== 1/3 stack")
     if cli.up(stack) != 0:
         return 1
@@ -43,8 +44,9 @@ def main() -> int:
         af.wait_dag(dag_id, timeout=180)
     known_eval = af.run_ids("model_evaluate")
     known_promote = af.run_ids("model_promote")
-    intake = run_dag(af, "model_intake", {"model_name": DEMO_MODEL, "source_kind": "hub",
-                                          "location": DEMO_REPO, "revision": "main"})
+    intake = run_dag(
+        af, "model_intake", {"model_name": DEMO_MODEL, "source_kind": "hub", "location": DEMO_REPO, "revision": "main"}
+    )
     if intake is None:
         return 1
     rec = af.xcom("model_intake", intake, "record") or {}
@@ -60,8 +62,10 @@ def main() -> int:
         say("  model_promote was scheduled by the airlock_verdict asset (rolling restart behind HAProxy)")
         promoted = run_dag(af, "model_promote", None, run_id=promote_run, timeout=1200)
     say("")
-    say(f"verdict:     {str(verdict.get('verdict', '?')).upper()} for {DEMO_MODEL} version "
-        f"{verdict.get('model_version')} (digest {str(verdict.get('digest'))[:12]})")
+    say(
+        f"verdict:     {str(verdict.get('verdict', '?')).upper()} for {DEMO_MODEL} version "
+        f"{verdict.get('model_version')} (digest {str(verdict.get('digest'))[:12]})"
+    )
     for r in verdict.get("reasons", []):
         say(f"             - {r}")
     say(f"report:      {verdict.get('report')}")
@@ -88,8 +92,10 @@ def pushed_metrics(cfg, stack: LocalStack) -> str:
         pushed = metrics.current(stack.pushgateway_url, cfg.metrics.job, DEMO_MODEL)
     except OSError as exc:
         return f"pushgateway unreachable ({type(exc).__name__})"
-    parts = [f"{name.removeprefix('airlock_')}{dict(labels) or ''}={value:g}"
-             for (name, labels), value in sorted(pushed.items())]
+    parts = [
+        f"{name.removeprefix('airlock_')}{dict(labels) or ''}={value:g}"
+        for (name, labels), value in sorted(pushed.items())
+    ]
     return f"{', '.join(parts) or 'none pushed'} ({stack.pushgateway_url}/metrics)"
 
 
@@ -101,15 +107,19 @@ def fleet_completion(cfg) -> str:
     prompt = "Question: What is 38 plus 17?\nAnswer:"
     req = urllib.request.Request(
         f"http://127.0.0.1:{cfg.balancer.frontend_port}/v1/completions",
-        data=json.dumps({"model": cfg.serving.served_model_name, "prompt": prompt, "max_tokens": 4,
-                         "temperature": 0}).encode(), headers={"Content-Type": "application/json"})
+        data=json.dumps(
+            {"model": cfg.serving.served_model_name, "prompt": prompt, "max_tokens": 4, "temperature": 0}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - local URL
         text = json.loads(r.read())["choices"][0]["text"]
     return f"{prompt!r} -> {text.strip().splitlines()[0] if text.strip() else text!r}"
 
 
-def run_dag(af: AirflowClient, dag_id: str, conf: dict | None, run_id: str | None = None,
-            timeout: float = 900) -> str | None:
+def run_dag(
+    af: AirflowClient, dag_id: str, conf: dict | None, run_id: str | None = None, timeout: float = 900
+) -> str | None:
     """Trigger (or follow) a run, wait, print its tasks; None if it failed."""
     if run_id is None:
         run_id = af.trigger(dag_id, conf)

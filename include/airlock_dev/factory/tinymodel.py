@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from airlock.factory import tasks
+from airlock_dev.factory import tasks
 
 FACTORY_VERSION = "2"
 VARIANTS = ("good", "regressed", "broken")
@@ -60,12 +60,17 @@ def build_tokenizer(out: Path):
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=400,
+        special_tokens=["<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus() * 4, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
         model_max_length=512,
     )
     fast.chat_template = CHAT_TEMPLATE
@@ -79,11 +84,18 @@ def _train(tokenizer, steps: int, seed: int = 0):
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-        max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False, torch_dtype="float32",
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
     )
     model = LlamaForCausalLM(cfg)
     enc = tokenizer(_corpus(), padding=True, return_tensors="pt")  # no BOS: servers add none
@@ -101,8 +113,7 @@ def _train(tokenizer, steps: int, seed: int = 0):
 
 
 def _fingerprint(variant: str) -> str:
-    spec = json.dumps({"v": FACTORY_VERSION, "recipe": RECIPES[variant].__dict__,
-                       "corpus": _corpus()}, sort_keys=True)
+    spec = json.dumps({"v": FACTORY_VERSION, "recipe": RECIPES[variant].__dict__, "corpus": _corpus()}, sort_keys=True)
     return hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 

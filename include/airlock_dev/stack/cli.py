@@ -1,4 +1,4 @@
-"""``python -m airlock.stack up|down|status|env``: the embedded local stack.
+"""``python -m airlock_dev.stack up|down|status|env``: the embedded local stack.
 
 ``up`` starts each service, waits for its health with a timeout and, on
 failure, names the service and prints the tail of its log. ``down`` stops
@@ -16,10 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from airlock.config import ConfigError, load_config
-from airlock.nodes.base import NodeError
-from airlock.stack.process import ServiceError
-from airlock.stack.services import LocalStack
+from airlock.config import load_config
+from airlock.errors import AirlockError, ConfigError
+from airlock_dev.config import load_stack_config
+from airlock_dev.factory import tasks
+from airlock_dev.stack.services import LocalStack
 
 
 def say(msg: str) -> None:
@@ -45,14 +46,15 @@ def seed_nodes(stack: LocalStack) -> None:
     if not nodes:
         return
     from airlock import intake
-    from airlock.factory import tinymodel
+    from airlock.materialize import materialize
     from airlock.registry import Registry
+    from airlock_dev.factory import tinymodel
 
     variant = tinymodel.build_variant("regressed", stack.paths.state / "factory")
     reg = Registry.from_config(stack.cfg)
     report = intake.ingest_local(stack.cfg, reg, "airlock-demo", variant)
     for n in nodes:
-        reg.materialize(report.manifest, n.version_dir(report.manifest.digest))
+        materialize(reg, report.manifest, n.version_dir(report.manifest.digest))
         n.activate(report.manifest.digest)
     say(f"  seeded {', '.join(n.name for n in nodes)} with bootstrap version {report.manifest.digest[:12]}")
 
@@ -63,15 +65,19 @@ def up(stack: LocalStack) -> int:
         d.mkdir(parents=True, exist_ok=True)
     os.environ.update(stack.pipeline_env())
     t0 = time.monotonic()
-    timeout = cfg.stack.startup_timeout_s
+    timeout = stack.settings.startup_timeout_s
+    tasks.write_task_dir(cfg.state_dir / "evals" / "private")  # the demo suite (airlock.yaml: suites.private)
     try:
         sw = stack.seaweedfs()
         sw.start()
         sw.wait_healthy(timeout)
-        from airlock.registry import Registry, s3_client
+        from airlock.registry import Registry
+        from airlock.store import s3_client
 
         Registry.from_config(cfg).ensure_bucket()
-        Registry(s3_client(cfg.registry.endpoint_url, cfg.registry.region), cfg.mlflow.artifact_bucket).ensure_bucket()
+        Registry(
+            s3_client(cfg.registry.endpoint_url, cfg.registry.region), stack.settings.mlflow_artifact_bucket
+        ).ensure_bucket()
         say(f"  seaweedfs   {stack.s3_url} (S3)")
         ml = stack.mlflow()
         ml.start()
@@ -80,8 +86,13 @@ def up(stack: LocalStack) -> int:
         pgw = stack.pushgateway()
         pgw.start()
         env = {**os.environ, **stack.airflow_env()}
-        subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         af = stack.airflow()
         for proc in af:
             proc.start()
@@ -100,15 +111,17 @@ def up(stack: LocalStack) -> int:
             n.wait_healthy()
             say(f"  {n.name:<11} {n.base_url} (version {n.current_version()[:12]})")
         hub.wait_healthy(timeout)
-        say(f"  hub mirror  http://127.0.0.1:{cfg.stack.olah_port} (olah, offline)")
+        say(f"  hub mirror  http://127.0.0.1:{stack.settings.olah_port} (olah, offline)")
         pgw.wait_healthy(timeout)
         say(f"  pushgateway {stack.pushgateway_url}/metrics (pipeline metrics)")
         hp.wait_healthy(timeout)
         for n in nodes:
             stack.balancer().wait_up(n.cfg.haproxy_server or n.name, timeout=30)
-        say(f"  haproxy     http://127.0.0.1:{cfg.balancer.frontend_port} (fleet), "
-            f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics")
-    except (ServiceError, NodeError) as exc:
+        say(
+            f"  haproxy     http://127.0.0.1:{cfg.balancer.frontend_port} (fleet), "
+            f"http://127.0.0.1:{cfg.balancer.stats_port}/metrics"
+        )
+    except AirlockError as exc:
         say(f"FAILED: {exc}")
         return 1
     say(f"stack up in {time.monotonic() - t0:.0f}s; state, data and logs under {p.state}")
@@ -169,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", choices=["up", "down", "status", "env"])
     args = ap.parse_args(argv)
     try:
-        stack = LocalStack(load_config())
+        stack = LocalStack(load_config(), load_stack_config())
     except ConfigError as exc:
         say(f"config error: {exc}")
         return 2

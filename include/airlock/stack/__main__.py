@@ -1,5 +1,0 @@
-import sys
-
-from airlock.stack.cli import main
-
-sys.exit(main())

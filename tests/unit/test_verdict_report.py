@@ -1,0 +1,83 @@
+"""The verdict as the decide step reports it: from typed results and a champion's recorded
+evidence to the verdict and the reviewer's page. Pure, no MLflow."""
+
+from __future__ import annotations
+
+import math
+
+from airlock import report
+from airlock.config import VerdictConfig
+from airlock.gate import judge
+from airlock.payloads import SweepPoint, TaskScore
+
+
+def _score(task: str, correct: int, n: int = 50) -> TaskScore:
+    p = correct / n
+    return TaskScore(
+        task=task,
+        metric="acc,none",
+        value=p,
+        stderr=math.sqrt(p * (1 - p) / (n - 1)),
+        n=n,
+        samples={str(i): 1.0 if i < correct else 0.0 for i in range(n)},
+    )
+
+
+def _point(c: int, tput: float, ttft: float) -> SweepPoint:
+    nan = math.nan
+    return SweepPoint(
+        concurrency=c, completed=50, failed=0, request_throughput=tput / 32, output_throughput=tput,
+        request_goodput=None, ttft_mean_ms=ttft, ttft_p50_ms=ttft, ttft_p99_ms=ttft, tpot_mean_ms=nan,
+        tpot_p50_ms=nan, tpot_p99_ms=nan, itl_mean_ms=nan, itl_p50_ms=nan, itl_p99_ms=nan, e2el_mean_ms=nan,
+        e2el_p50_ms=nan, e2el_p99_ms=nan, num_prompts=50,
+    )  # fmt: skip
+
+
+def _evidence(scores: list[TaskScore], points: list[SweepPoint]):
+    """What tracking.runs.evidence reads back from a champion's run."""
+    return [s.summary() for s in scores], {s.task: s.samples for s in scores}, [p.as_dict() for p in points]
+
+
+CHAMP = _evidence([_score("gen", 50), _score("mc", 48)], [_point(1, 300, 20), _point(16, 2000, 80)])
+
+
+def test_with_no_champion_the_floors_decide():
+    v = judge([_score("gen", 50), _score("mc", 40)], [_point(1, 300, 20)], VerdictConfig())
+    assert v.passed and v.against == "floors" and v.reasons == ["every check passed against floors"]
+    v = judge([_score("gen", 9)], [_point(1, 300, 20)], VerdictConfig())
+    assert not v.passed and v.reasons == ["gen: 0.180 < floor 0.500 (no champion)"]
+
+
+def test_a_regression_against_the_champion_is_named_with_its_evidence():
+    cand = [_score("gen", 9), _score("mc", 47)]
+    v = judge(cand, [_point(1, 290, 21), _point(16, 1900, 85)], VerdictConfig(), CHAMP, "champion v3")
+    assert not v.passed and v.against == "champion v3"
+    (reason,) = v.reasons
+    assert reason.startswith("gen: 0.180 vs champion 1.000 (delta -0.820") and "paired bootstrap" in reason
+    assert "regression" in reason
+    mc = next(c for c in v.checks if c.name == "accuracy/mc")
+    assert mc.passed and mc.baseline == 0.96
+
+
+def test_a_throughput_collapse_is_a_performance_reason():
+    cand = [_score("gen", 50), _score("mc", 48)]
+    v = judge(cand, [_point(1, 100, 20), _point(16, 2000, 80)], VerdictConfig(), CHAMP, "champion v3")
+    assert not v.passed
+    assert v.reasons == ["output throughput at concurrency 1: 100 vs 300 tok/s (-66.7%, limit -30%)"]
+
+
+def test_the_report_shows_the_verdict_its_reasons_and_every_check(tmp_path):
+    cand = [_score("gen", 9), _score("mc", 47)]
+    points = [_point(1, 290, 21), _point(16, 1900, 85)]
+    verdict = judge(cand, points, VerdictConfig(), CHAMP, "champion v3").as_dict()
+    html_path, png_path = report.write(
+        tmp_path, model="tiny", digest="d" * 64, version="4", verdict=verdict,
+        candidate_sweep=[p.as_dict() for p in points], champion_sweep=CHAMP[2],
+        links={"Airflow run": "http://af/run", "MLflow run": "http://ml/run"},
+    )  # fmt: skip
+    page = html_path.read_text()
+    assert "<b>FAIL</b> against champion v3" in page
+    assert "gen: 0.180 vs champion 1.000" in page
+    assert page.count("<tr class=bad>") == 1 and "accuracy/mc" in page and "perf/c16/ttft_p99" in page
+    assert "href='http://af/run'" in page and "data:image/png;base64," in page
+    assert png_path.read_bytes().startswith(b"\x89PNG")
