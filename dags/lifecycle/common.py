@@ -19,9 +19,12 @@ import inspect
 import typing
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import Asset
+
+if TYPE_CHECKING:
+    from airlock.config import AirlockConfig
 
 CANDIDATE = Asset(name="airlock_candidate", uri="airlock://registry/candidates")
 VERDICT = Asset(name="airlock_verdict", uri="airlock://verdicts/pass")
@@ -78,8 +81,8 @@ def step(fn: F) -> F:
     return typing.cast(F, run)
 
 
-def cfg():  # noqa: ANN201 - the AirlockConfig; imported lazily to keep parsing cheap
-    """The validated airlock.yaml (plus AIRLOCK__* overrides) of this worker."""
+def cfg() -> AirlockConfig:
+    """The validated airlock.yaml (plus AIRLOCK__* overrides) of this worker (imported lazily)."""
     from airlock.config import load_config
 
     return load_config()

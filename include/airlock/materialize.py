@@ -17,6 +17,7 @@ from airlock.hashing import CHUNK, HashingReader
 from airlock.manifest import MANIFEST_FILE as MARKER
 from airlock.manifest import FileEntry, Manifest, ManifestError
 from airlock.registry import Registry
+from airlock.store import s3_errors
 
 
 def materialize(registry: Registry, m: Manifest, dest: Path) -> Path:
@@ -38,7 +39,7 @@ def materialize(registry: Registry, m: Manifest, dest: Path) -> Path:
             target = tmp / f.path
             target.parent.mkdir(parents=True, exist_ok=True)
             reader = HashingReader(registry.open_blob(f.known_sha256), f.path, f.sha256, f.size)
-            with target.open("wb") as out:
+            with target.open("wb") as out, s3_errors(f"reading {f.path} of {m.name}@{m.digest[:12]}"):
                 while chunk := reader.read(CHUNK):
                     out.write(chunk)
             target.chmod(0o444)

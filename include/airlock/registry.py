@@ -30,7 +30,7 @@ from boto3.s3.transfer import TransferConfig
 from airlock.errors import NotFound, StoreUnavailable
 from airlock.hashing import CHUNK, HashingReader, IntegrityError
 from airlock.manifest import FileEntry, Manifest, validate_name
-from airlock.store import classify, is_missing, is_precondition_failed, s3_client, s3_errors
+from airlock.store import is_missing, is_precondition_failed, s3_client, s3_errors
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
@@ -122,13 +122,14 @@ class Registry:
         """The object's metadata, or None if it does not exist."""
         from botocore.exceptions import ClientError
 
-        try:
-            out: dict[str, Any] = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
-            return out
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise classify(exc, self.uri(key)) from exc
+        with s3_errors(self.uri(key)):
+            try:
+                out: dict[str, Any] = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+                return out
+            except ClientError as exc:
+                if is_missing(exc):
+                    return None
+                raise
 
     def has_blob(self, sha256: str, size: int | None = None) -> bool:
         h = self.head(blob_key(sha256))
@@ -142,20 +143,21 @@ class Registry:
         """
         from botocore.exceptions import ClientError
 
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                IfNoneMatch="*",
-                ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-                ContentType="application/json",
-            )
-            return True
-        except ClientError as exc:
-            if is_precondition_failed(exc):
-                return False
-            raise classify(exc, self.uri(key)) from exc
+        with s3_errors(self.uri(key)):
+            try:
+                self.s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    IfNoneMatch="*",
+                    ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+                    ContentType="application/json",
+                )
+                return True
+            except ClientError as exc:
+                if is_precondition_failed(exc):
+                    return False
+                raise
 
     # --- blobs ---------------------------------------------------------------
     def upload_blob(self, stream: BinaryIO, label: str, sha256: str | None, size: int) -> tuple[str, int]:
@@ -325,8 +327,9 @@ class Registry:
                 body = self.open_blob(f.known_sha256)
                 reader = HashingReader(body, f.path, f.sha256, f.size)
                 try:
-                    while reader.read(CHUNK):
-                        pass
+                    with s3_errors(f"reading blob {f.known_sha256}"):
+                        while reader.read(CHUNK):
+                            pass
                 except IntegrityError as exc:
                     problems.append(str(exc))
 

@@ -31,7 +31,7 @@ def test_watch_finds_each_new_commit_once(config, registry, factory, on_hub, wor
     new = watch.find_new(config, registry, entries=[entry])
     assert [c.sha for c in new] == [first]
     assert new[0].run_id == f"watch__w-model__{first}"
-    assert new[0].intake_conf()["revision"] == first  # pinned to the commit, not the branch
+    assert new[0].intake_conf().revision == first  # pinned to the commit, not the branch
 
     # the trigger's conf is what model_intake accepts; ingest it as that DAG would
     from airlock.intake import parse_request

@@ -122,3 +122,9 @@ def write_task_dir(out: Path) -> Path:
     (out / f"{GEN_TASK}.yaml").write_text(_GEN_YAML.format(gen=GEN_TASK, data=data))
     (out / f"{MC_TASK}.yaml").write_text(_MC_YAML.format(mc=MC_TASK, data=data))
     return out
+
+
+if __name__ == "__main__":  # python -m airlock_dev.factory.tasks <dir>
+    import sys
+
+    print(write_task_dir(Path(sys.argv[1]).resolve()))
