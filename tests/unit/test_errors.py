@@ -81,3 +81,21 @@ def test_every_error_is_either_permanent_or_retryable():
         if c in (errors.AirlockError, errors.PermanentError, errors.RetryableError):
             continue
         assert issubclass(c, errors.PermanentError) != issubclass(c, errors.RetryableError), c
+
+
+@pytest.mark.parametrize(
+    "code,message,missing",
+    [
+        ("RESOURCE_DOES_NOT_EXIST", "Registered Model with name=m not found", True),
+        ("INVALID_PARAMETER_VALUE", "Registered model alias champion not found.", True),  # MLflow 3's answer
+        ("INVALID_PARAMETER_VALUE", "Invalid value 'x' for parameter 'version'", False),
+        ("INTERNAL_ERROR", "not found", False),
+    ],
+)
+def test_what_mlflow_reports_as_missing(code, message, missing):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import ErrorCode
+
+    from airlock.tracking.client import is_missing
+
+    assert is_missing(MlflowException(message, error_code=ErrorCode.Value(code))) is missing

@@ -16,7 +16,6 @@ from airlock.errors import AccessDenied, AirlockError, InvalidRequest, NotFound,
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
 
-MISSING = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 DENIED = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED"})
 INVALID = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS"})
 
@@ -27,12 +26,25 @@ def client(cfg: AirlockConfig) -> Any:
     return MlflowClient(tracking_uri=cfg.mlflow.tracking_uri, registry_uri=cfg.mlflow.tracking_uri)
 
 
+def is_missing(exc: BaseException) -> bool:
+    """Does this MLflow error mean "no such model, version or alias"?
+
+    MLflow 3 answers a missing alias of an existing model with
+    INVALID_PARAMETER_VALUE ("Registered model alias champion not found."),
+    everything else missing with RESOURCE_DOES_NOT_EXIST.
+    """
+    code = str(getattr(exc, "error_code", ""))
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+        code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc)
+    )
+
+
 def classify(exc: BaseException, what: str) -> AirlockError:
     """The Airlock error for an MLflow failure while doing ``what``."""
     if isinstance(exc, AirlockError):
         return exc
     code = str(getattr(exc, "error_code", "") or "")
-    if code in MISSING:
+    if is_missing(exc):
         return NotFound(f"{what}: not found in MLflow")
     if code in DENIED:
         return AccessDenied(f"{what}: MLflow refused the credentials or permission ({code})")

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airlock.tracking.client import client, mlflow_errors
+from airlock.tracking.client import client, is_missing, mlflow_errors
 from airlock.tracking.names import CHALLENGER, CHAMPION, PREVIOUS, TAG_LIMIT, Tag
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class ModelVersions:
 
 def _none_if_missing(exc: BaseException) -> None:
     """Return (the caller answers None) for 'does not exist'; re-raise anything else."""
-    if str(getattr(exc, "error_code", "")) != "RESOURCE_DOES_NOT_EXIST":
+    if not is_missing(exc):
         raise exc
 
 
