@@ -44,6 +44,18 @@ from tests.conftest import free_port  # noqa: E402
 from tests.support.seaweed import start_seaweedfs  # noqa: E402
 
 
+def safetensors_head(size: int) -> bytes:
+    """The 8-byte length and header of a ``size``-byte safetensors file holding one U8 tensor."""
+    import json
+    import struct
+
+    for n in range(size - 8, 0, -1):
+        h = json.dumps({"w": {"dtype": "U8", "shape": [n], "data_offsets": [0, n]}}).encode()
+        if 8 + len(h) + n == size:
+            return struct.pack("<Q", len(h)) + h
+    raise ValueError(size)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0)
@@ -64,7 +76,9 @@ def main() -> None:
             shard = int(args.gb * 1e9 / args.shards)
             for i in range(args.shards):
                 with (model / f"model-{i:05d}-of-{args.shards:05d}.safetensors").open("wb") as fh:
-                    left = shard
+                    head = safetensors_head(shard)  # admission reads the header: it must be well-formed
+                    fh.write(head)
+                    left = shard - len(head)
                     while left:
                         n = min(left, 64 << 20)
                         fh.write(os.urandom(n))

@@ -30,13 +30,17 @@ CANDIDATE = Asset(name="airlock_candidate", uri="airlock://registry/candidates")
 VERDICT = Asset(name="airlock_verdict", uri="airlock://verdicts/pass")
 
 
-def default_args(retry_delay: timedelta = timedelta(seconds=20), retries: int = 1) -> dict[str, Any]:
-    """Every lifecycle task's defaults: an owner, and retries with exponential backoff
-    (which only retryable errors reach: :func:`step` fails permanent ones at once)."""
+def default_args(
+    retry_delay: timedelta = timedelta(seconds=20), timeout: timedelta = timedelta(hours=4), retries: int = 1
+) -> dict[str, Any]:
+    """Every lifecycle task's defaults: an owner, a timeout (no task may hang forever on a
+    blocked read or a node that never answers), and retries with exponential backoff (which
+    only retryable errors reach: :func:`step` fails permanent ones at once)."""
     return {
         "owner": "airlock",
         "retries": retries,
         "retry_delay": retry_delay,
+        "execution_timeout": timeout,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
     }

@@ -42,7 +42,7 @@ from lifecycle.common import CANDIDATE, airflow_run_url, cfg, default_args, form
     tags=["airlock", "intake"],
     doc_md=__doc__,
     max_active_runs=4,
-    default_args=default_args(timedelta(seconds=30)),
+    default_args=default_args(timedelta(seconds=30), timeout=timedelta(hours=6)),  # 200 GB at 100 MB/s: ~35 min
     params={
         "model_name": Param(
             "airlock-demo",

@@ -41,7 +41,7 @@ from lifecycle.common import VERDICT, cfg, default_args, form, step
     max_active_runs=1,
     tags=["airlock", "promote"],
     doc_md=__doc__,
-    default_args=default_args(),
+    default_args=default_args(timeout=timedelta(hours=6)),  # a rollout restarts every node in turn
     params={
         "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
         "digest": Param(
@@ -74,7 +74,7 @@ def model_promote():
         body="Candidate digest `{{ ti.xcom_pull(task_ids='resolve')['digest'] }}` passed evaluation. "
         "Its report is on the MLflow model version. Approve to start the rolling restart.",
         ignore_downstream_trigger_rules=True,
-        execution_timeout=timedelta(days=2),
+        response_timeout=timedelta(days=2),
         retries=0,
     )
     skip = EmptyOperator(task_id="no_approval_needed")

@@ -17,6 +17,8 @@ Runbook: `docs/runbooks/manual-rollback.md`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import Param, dag, task
 
 from airlock.payloads import Finalized, RollbackRequest, RolloutPlan, RolloutResult
@@ -30,7 +32,7 @@ from lifecycle.common import cfg, default_args, form, known_versions, step
     max_active_runs=1,
     tags=["airlock", "rollback"],
     doc_md=__doc__,
-    default_args=default_args(),
+    default_args=default_args(timeout=timedelta(hours=6)),
     params={
         "model": Param("airlock-demo", type="string", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
         "version": Param(

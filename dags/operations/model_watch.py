@@ -33,7 +33,7 @@ from lifecycle.common import cfg, default_args, hf_token, step
     max_active_runs=1,
     tags=["airlock", "intake", "schedule"],
     doc_md=__doc__,
-    default_args=default_args(timedelta(minutes=2)),
+    default_args=default_args(timedelta(minutes=2), timeout=timedelta(minutes=30)),
 )
 def model_watch():
     @task

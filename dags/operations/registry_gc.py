@@ -34,7 +34,7 @@ from lifecycle.common import cfg, default_args, form, step
     max_active_runs=1,
     tags=["airlock", "registry", "schedule"],
     doc_md=__doc__,
-    default_args=default_args(timedelta(minutes=1)),
+    default_args=default_args(timedelta(minutes=1), timeout=timedelta(hours=2)),
     params={
         "dry_run": Param(True, type="boolean", description="Only report what would be deleted."),
         "keep_last": Param(

@@ -47,12 +47,12 @@ class MlflowConfig(_Model):
 class PolicyConfig(_Model):
     """Admission rules applied before any byte is stored."""
 
-    weight_suffixes: list[str] = [".safetensors"]
-    pickle_suffixes: list[str] = [".bin", ".pt", ".pth", ".pkl", ".ckpt", ".pickle"]
+    weight_suffixes: list[str] = Field([".safetensors"], description="a version must hold a file named so")
     pickle_exceptions: list[str] = Field(
         default_factory=list,
-        description="'<repo or name>:<path>' entries allowed despite a pickle suffix",
+        description="'<repo or name>:<path>' files admitted although their content can carry a pickle",
     )
+    max_files: int = Field(10_000, ge=1, description="files per revision, checked before any is read")
     max_total_gb: float = Field(200.0, gt=0)
     trusted_orgs: list[str] = Field(default_factory=list, description="empty: any org")
     licenses: list[str] = Field(default_factory=list, description="empty: any licence")

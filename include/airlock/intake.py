@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airlock import metrics, policy
+from airlock import admission, metrics, policy
 from airlock.config import AirlockConfig
-from airlock.errors import IntegrityError, InvalidRequest
+from airlock.errors import IntegrityError, InvalidRequest, PolicyViolation
 from airlock.ingest import IngestReport, ingest_revision
 from airlock.manifest import FileEntry
 from airlock.payloads import Admission, Candidate, IngestResult, IntakeRequest, VerifiedVersion, parse
@@ -36,22 +36,33 @@ def open_source(req: IntakeRequest, cfg: AirlockConfig, token: str | None = None
 
 
 def admit(req: IntakeRequest, source: Source, cfg: AirlockConfig) -> tuple[str, list[FileEntry]]:
-    """Resolve the revision, list its files and apply the policy (no bytes stored).
+    """Judge a pinned revision before any byte is stored; return it and its files.
 
-    Returns the immutable revision and the admitted file list; raises
-    :class:`~airlock.errors.PolicyViolation` with every reason otherwise.
+    In order, each step only if the previous passed: the listing's metadata
+    (caps first, so a file-count or sparse-file bomb is never read), then every
+    file's content (:mod:`airlock.admission`), then the hashes a source computes
+    itself. Raises :class:`~airlock.errors.PolicyViolation` with every reason.
     """
-    revision = source.resolve()
-    files = source.list_files()
+    listing = source.list_files()
     label = req.location if req.source_kind == "hub" else req.model_name
-    present = {f.path for f in files}
+    refused = source.refusals()
+    capped = policy.caps(listing, cfg.policy)
+    if refused or capped:  # nothing is read past this point
+        raise PolicyViolation(refused + capped)
+    present = {f.path for f in listing}
     sub = policy.Submission(
         repo=label,
-        files=files,
+        files=listing,
         model_card=source.read_text("README.md") if "README.md" in present else None,
         config_json=source.read_text("config.json") if "config.json" in present else None,
     )
-    policy.enforce(sub, cfg.policy)
+    reasons = policy.check(sub, cfg.policy)
+    readable = [f for f in listing if policy.path_problem(f.path) is None]  # an unsafe name is never opened
+    reasons += admission.inspect(source, readable, label, set(cfg.policy.pickle_exceptions))
+    if reasons:
+        raise PolicyViolation(reasons)
+    files = source.digests(listing)
+    revision = source.resolve()
     log.info("admitted %s@%s: %d files, %d bytes", label, revision, len(files), sum(f.size for f in files))
     return revision, files
 

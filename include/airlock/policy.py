@@ -1,7 +1,9 @@
-"""Admission policy: which files may enter the registry at all.
+"""Admission policy on the listing: names, counts, sizes, publisher, licence.
 
-Runs on the listing, before any byte is stored, and returns *every* violation
-with a readable reason, so one failed run tells the user all there is to fix.
+Runs on the metadata of a pinned revision, before any file is read or any
+byte is stored, and returns *every* violation with a readable reason, so one
+failed run tells the user all there is to fix. What the files contain is
+judged next, by :mod:`airlock.admission`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from airlock.manifest import FileEntry
 
 _LICENSE_RE = re.compile(r"^license:\s*['\"]?([A-Za-z0-9._+-]+)", re.MULTILINE)
 
-__all__ = ["Submission", "PolicyViolation", "check", "enforce", "licence_of", "path_problem"]
+__all__ = ["PolicyViolation", "Submission", "caps", "check", "enforce", "licence_of", "path_problem"]
 
 
 @dataclass(frozen=True)
@@ -61,38 +63,19 @@ def licence_of(card: str | None, config_json: str | None) -> str | None:
 
 
 def check(c: Submission, policy: PolicyConfig) -> list[str]:
-    """Every violation of ``policy`` by ``c``, as sentences; empty means admitted."""
+    """Every rule the listing breaks, from metadata alone (names, counts, sizes, publisher,
+    licence); empty means the files may be read. Their content is judged next
+    (:func:`airlock.admission.inspect`)."""
     reasons: list[str] = []
-    exceptions = set(policy.pickle_exceptions)
     org = c.repo.split("/", 1)[0] if "/" in c.repo else None
     if policy.trusted_orgs and org not in policy.trusted_orgs:
         reasons.append(f"organisation {org or c.repo!r} is not in the trusted list ({', '.join(policy.trusted_orgs)})")
-    has_weights = False
-    for f in c.files:
-        problem = path_problem(f.path)
-        if problem:
-            reasons.append(problem)
-            continue
-        if f.size == 0 and f.sha256 is None and f.path.endswith(tuple(policy.weight_suffixes)):
-            reasons.append(f"{f.path!r}: a link that escapes the model directory")
-            continue
-        lower = f.path.lower()
-        if lower.endswith(tuple(policy.pickle_suffixes)):
-            if f"{c.repo}:{f.path}" not in exceptions:
-                reasons.append(
-                    f"{f.path!r}: pickle-format weights are not allowed "
-                    f"(only {', '.join(policy.weight_suffixes)}); "
-                    "add a policy exception to admit it"
-                )
-        if lower.endswith(tuple(policy.weight_suffixes)):
-            has_weights = True
-    if not has_weights and c.files:
-        reasons.append(f"no weights in an allowed format ({', '.join(policy.weight_suffixes)})")
+    reasons += [p for p in (path_problem(f.path) for f in c.files) if p]
+    reasons += caps(c.files, policy)
     if not c.files:
         reasons.append("the revision has no files")
-    total = sum(f.size for f in c.files)
-    if total > policy.max_total_gb * 1e9:
-        reasons.append(f"total size {total / 1e9:.2f} GB exceeds the cap of {policy.max_total_gb} GB")
+    elif not any(f.path.endswith(tuple(policy.weight_suffixes)) for f in c.files):
+        reasons.append(f"no weights in an allowed format ({', '.join(policy.weight_suffixes)})")
     if policy.licenses:
         lic = licence_of(c.model_card, c.config_json)
         allowed = [x.lower() for x in policy.licenses]
@@ -100,6 +83,17 @@ def check(c: Submission, policy: PolicyConfig) -> list[str]:
             reasons.append(f"no licence found in the model card or config (allowed: {', '.join(allowed)})")
         elif lic not in allowed:
             reasons.append(f"licence {lic!r} is not allowed (allowed: {', '.join(allowed)})")
+    return reasons
+
+
+def caps(files: list[FileEntry], policy: PolicyConfig) -> list[str]:
+    """The file-count and size caps: checked on the listing, before any file is read or hashed."""
+    reasons = []
+    if len(files) > policy.max_files:
+        reasons.append(f"{len(files)} files: more than the cap of {policy.max_files} files")
+    total = sum(f.size for f in files)
+    if total > policy.max_total_gb * 1e9:
+        reasons.append(f"total size {total / 1e9:.2f} GB exceeds the cap of {policy.max_total_gb} GB")
     return reasons
 
 

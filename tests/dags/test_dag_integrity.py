@@ -40,6 +40,10 @@ def test_every_dag_has_docs_tags_owner_and_retries(dagbag):
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id}: no owner"
             if (dag_id, t.task_id) not in NO_RETRY:
                 assert t.retries >= 1, f"{dag_id}.{t.task_id}: no retries"
+            # no task may hang forever (a blocked read, a node that never answers); a human
+            # approval waits on its own response_timeout instead
+            limit = getattr(t, "response_timeout", None) or t.execution_timeout
+            assert limit is not None and limit.total_seconds() > 0, f"{dag_id}.{t.task_id}: no timeout"
 
 
 def test_dag_files_stay_thin():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 
 import pytest
 
@@ -15,6 +14,7 @@ from airlock.ingest import ingest_revision
 from airlock.materialize import materialize
 from airlock.payloads import IntakeRequest
 from airlock.registry import Registry, blob_key, manifest_key
+from tests.support.hostile import HOSTILE, build, random_safetensors
 from tests.support.lfs_hub import LfsHub
 
 pytestmark = pytest.mark.integration
@@ -75,8 +75,8 @@ def test_unknown_revision_is_a_clear_error(config, registry, hub, hf_endpoint):
 @pytest.mark.parametrize("size", [2_000, 12 << 20], ids=["single-put", "multipart"])
 def test_tampered_upstream_file_is_rejected_and_nothing_becomes_visible(config, s3_env, hf_endpoint, size):
     reg = Registry(s3_env.client(), config.registry.bucket, chunk_mb=5, concurrency=2)
-    published = os.urandom(size)
-    served = bytearray(published)
+    published = random_safetensors(size)
+    served = bytearray(published)  # the header stays well-formed: admission passes, the hash does not
     served[size // 2] ^= 0xFF
     before = _keys(reg)
     with LfsHub() as hub:
@@ -103,14 +103,14 @@ def test_pickle_weights_rejected_before_any_byte_is_stored(config, registry, hf_
         hf_endpoint(hub.url)
         with pytest.raises(PolicyViolation) as e:
             intake.ingest(_hub_req("t-pickle", "acme/pickled"), config, registry)
-    assert "'pytorch_model.bin': pickle-format weights are not allowed" in str(e.value)
+    assert "'pytorch_model.bin': a pickle (loading it runs code)" in str(e.value)
     assert _keys(registry) == before
 
 
 def test_path_traversal_file_name_is_rejected(config, registry, hf_endpoint):
     before = _keys(registry)
     with LfsHub() as hub:
-        hub.publish("acme/hostile", {"model.safetensors": b"x" * 10, "../../etc/evil.safetensors": b"y"})
+        hub.publish("acme/hostile", {"model.safetensors": random_safetensors(100), "../../etc/evil.safetensors": b"y"})
         hf_endpoint(hub.url)
         with pytest.raises(PolicyViolation, match="path traversal"):
             intake.ingest(_hub_req("t-traversal", "acme/hostile"), config, registry)
@@ -120,7 +120,7 @@ def test_path_traversal_file_name_is_rejected(config, registry, hf_endpoint):
 def test_s3_source_uses_published_checksums(config, s3_env, registry):
     c = s3_env.client()
     c.create_bucket(Bucket="vendor")
-    files = {"config.json": b'{"a": 1}', "model.safetensors": os.urandom(4096)}
+    files = {"config.json": b'{"a": 1}', "model.safetensors": random_safetensors(4096)}
     for p, data in files.items():
         c.put_object(
             Bucket="vendor",
@@ -165,7 +165,7 @@ def test_s3_killed_mid_ingest_fails_cleanly_and_rerun_resumes(config, seaweed_fa
     src = tmp_path / "model"
     src.mkdir()
     for i in range(4):
-        (src / f"model-0000{i}-of-00004.safetensors").write_bytes(os.urandom(12 << 20))
+        (src / f"model-0000{i}-of-00004.safetensors").write_bytes(random_safetensors(12 << 20))
     (src / "config.json").write_text("{}")
     done: list[str] = []
 
@@ -188,3 +188,24 @@ def test_s3_killed_mid_ingest_fails_cleanly_and_rerun_resumes(config, seaweed_fa
     assert first_shard in rerun.files_skipped and "config.json" in rerun.files_skipped
     assert rerun.bytes_uploaded == rerun.manifest.total_size - (12 << 20) - 2
     assert reg.verify(rerun.manifest, full=True).ok
+
+
+def test_every_hostile_fixture_is_refused_naming_file_and_rule_with_nothing_stored(config, registry, fleet, tmp_path):
+    """The hostile tree through the real intake into the real registry: each refused before a
+    byte is stored, and the fleet and its champion untouched."""
+    from airlock.config import PolicyConfig
+    from airlock.tracking import versions
+
+    cfg = config.model_copy(update={"policy": PolicyConfig(max_files=100)})
+    before, serving, champion = _keys(registry), fleet.versions(), versions.champion(config, "fleet")
+    missed = {}
+    for name, (file, rule, _) in HOSTILE.items():
+        req = IntakeRequest(model_name=f"hostile-{name}", source_kind="local", location=str(build(tmp_path, name)))
+        with pytest.raises(PolicyViolation) as e:
+            intake.ingest(req, cfg, registry)
+        if not any(file in r and rule in r for r in e.value.reasons):
+            missed[name] = e.value.reasons
+    assert not missed, missed
+    assert len(HOSTILE) >= 30
+    assert _keys(registry) == before
+    assert fleet.versions() == serving and versions.champion(config, "fleet") == champion

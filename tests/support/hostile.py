@@ -35,6 +35,15 @@ GOOD_TENSORS = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
                 "b": {"dtype": "BF16", "shape": [4], "data_offsets": [16, 24]}}  # fmt: skip
 
 
+def random_safetensors(size: int) -> bytes:
+    """A well-formed safetensors file of exactly ``size`` bytes: one U8 tensor of random data."""
+    for n in range(size, 0, -1):
+        head = json.dumps({"w": {"dtype": "U8", "shape": [n], "data_offsets": [0, n]}}).encode()
+        if 8 + len(head) + n == size:
+            return struct.pack("<Q", len(head)) + head + os.urandom(n)
+    raise ValueError(f"no safetensors file of {size} bytes")
+
+
 def valid(root: Path) -> Path:
     """A small model folder every rule admits."""
     root.mkdir(parents=True, exist_ok=True)
@@ -118,16 +127,16 @@ def _many(root: Path) -> None:
 
 # name -> (the file the refusal names, a phrase of the rule, builder)
 HOSTILE: dict[str, tuple[str, str, Callable[[Path], None]]] = {
-    "pickle-named-safetensors": ("model.safetensors", "pickle content", _write("model.safetensors", _pickle())),
-    "pickle-protocol-2-as-bin": ("extra.bin", "pickle content", _write("extra.bin", _pickle(2))),
-    "text-pickle-as-txt": ("notes.txt", "pickle content", _write("notes.txt", _pickle(0))),
-    "torch-zip-named-safetensors": ("model.safetensors", "zip content", _write("model.safetensors", _zip())),
-    "torch-zip-as-pt": ("weights.pt", "zip content", _write("weights.pt", _zip())),
-    "numpy-npy": ("emb.npy", "numpy content", _write("emb.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O'}")),
-    "joblib-gzip": ("model.joblib", "gzip content", _write("model.joblib", gzip.compress(_pickle()))),
-    "joblib-bz2": ("state.dat", "bz2 content", _write("state.dat", bz2.compress(_pickle()))),
-    "joblib-xz": ("state.xz", "xz content", _write("state.xz", lzma.compress(_pickle()))),
-    "joblib-zlib": ("state.z", "zlib content", _write("state.z", zlib.compress(_pickle()))),
+    "pickle-named-safetensors": ("model.safetensors", "a pickle", _write("model.safetensors", _pickle())),
+    "pickle-protocol-2-as-bin": ("extra.bin", "a pickle", _write("extra.bin", _pickle(2))),
+    "text-pickle-as-txt": ("notes.txt", "a pickle", _write("notes.txt", _pickle(0))),
+    "torch-zip-named-safetensors": ("model.safetensors", "a zip archive", _write("model.safetensors", _zip())),
+    "torch-zip-as-pt": ("weights.pt", "a zip archive", _write("weights.pt", _zip())),
+    "numpy-npy": ("emb.npy", "a numpy array file", _write("emb.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '|O'}")),
+    "joblib-gzip": ("model.joblib", "gzip-compressed", _write("model.joblib", gzip.compress(_pickle()))),
+    "joblib-bz2": ("state.dat", "bz2-compressed", _write("state.dat", bz2.compress(_pickle()))),
+    "joblib-xz": ("state.xz", "xz-compressed", _write("state.xz", lzma.compress(_pickle()))),
+    "joblib-zlib": ("state.z", "zlib-compressed", _write("state.z", zlib.compress(_pickle()))),
     "gguf": ("model.gguf", "GGUF weights", _write("model.gguf", b"GGUF\x03\x00\x00\x00" + bytes(64))),
     "st-header-past-end": (
         "model.safetensors",

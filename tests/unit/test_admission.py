@@ -8,7 +8,11 @@ import struct
 import pytest
 
 from airlock.admission import chat_template, safetensors, sniff
-from tests.support.hostile import GOOD_TENSORS, TEMPLATE, safetensors_bytes
+from airlock.config import AirlockConfig, PolicyConfig
+from airlock.errors import PolicyViolation
+from airlock.intake import admit, open_source
+from airlock.payloads import IntakeRequest
+from tests.support.hostile import GOOD_TENSORS, HOSTILE, TEMPLATE, build, safetensors_bytes, valid
 
 
 def _check(data: bytes) -> safetensors.Header:
@@ -46,3 +50,46 @@ def test_ordinary_text_is_not_taken_for_a_pickle(text):
 def test_the_shipped_template_renders_and_a_breakout_does_not():
     assert chat_template.problem("t", TEMPLATE) is None
     assert "outside Jinja's sandbox" in chat_template.problem("t", "{{ ''.__class__.__mro__ }}")
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_each_hostile_fixture_is_refused_naming_the_file_and_the_rule(name, tmp_path, monkeypatch):
+    """Through the same admit() the intake DAG runs, on a real folder: refused, by the named rule,
+    before a single file is hashed (a 300 GB sparse file would take minutes)."""
+    from airlock.sources.local import LocalSource
+
+    def no_hashing(self, files):
+        raise AssertionError("files were hashed before admission refused them")
+
+    monkeypatch.setattr(LocalSource, "digests", no_hashing)
+    file, rule, _ = HOSTILE[name]
+    cfg = AirlockConfig(state_dir=tmp_path / "state", policy=PolicyConfig(max_files=100))
+    req = IntakeRequest(model_name="hostile", source_kind="local", location=str(build(tmp_path, name)))
+    with pytest.raises(PolicyViolation) as e:
+        admit(req, open_source(req, cfg), cfg)
+    assert any(file in r and rule in r for r in e.value.reasons), e.value.reasons
+
+
+def test_the_valid_base_is_admitted_and_hashed_only_after_admission(tmp_path):
+    cfg = AirlockConfig(state_dir=tmp_path / "state")
+    req = IntakeRequest(model_name="ok", source_kind="local", location=str(valid(tmp_path / "ok")))
+    revision, files = admit(req, open_source(req, cfg), cfg)
+    assert revision.startswith("dir-") and all(f.sha256 for f in files)
+
+
+def test_a_refused_fifo_is_never_opened(tmp_path):
+    """A reader of a FIFO blocks until a writer comes: listing must refuse it from lstat alone."""
+    import threading
+
+    d = build(tmp_path, "fifo")
+    cfg = AirlockConfig(state_dir=tmp_path / "state")
+    req = IntakeRequest(model_name="f", source_kind="local", location=str(d))
+    done = threading.Event()
+
+    def run() -> None:
+        with pytest.raises(PolicyViolation):
+            admit(req, open_source(req, cfg), cfg)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(10), "admission blocked on the FIFO"

@@ -4,7 +4,7 @@ import pytest
 
 from airlock.config import PolicyConfig
 from airlock.manifest import FileEntry
-from airlock.policy import PolicyViolation, Submission, check, enforce, licence_of, path_problem
+from airlock.policy import PolicyViolation, Submission, caps, check, enforce, licence_of, path_problem
 
 H = hashlib.sha256(b"x").hexdigest()
 OK_FILES = [FileEntry("model.safetensors", 100, H), FileEntry("config.json", 10, None)]
@@ -14,12 +14,18 @@ def test_clean_candidate_is_admitted():
     assert check(Submission("acme/m", OK_FILES), PolicyConfig()) == []
 
 
-def test_pickle_weights_rejected_with_reason_unless_excepted():
+def test_names_alone_decide_nothing_about_content():
+    """A .bin name is not refused by the listing: its content is judged next (tests/unit/test_admission.py)."""
     files = OK_FILES + [FileEntry("pytorch_model.bin", 5, None), FileEntry("opt.pt", 5, None)]
-    reasons = check(Submission("acme/m", files), PolicyConfig())
-    assert len(reasons) == 2 and all("pickle-format" in r for r in reasons)
-    pol = PolicyConfig(pickle_exceptions=["acme/m:pytorch_model.bin", "acme/m:opt.pt"])
-    assert check(Submission("acme/m", files), pol) == []
+    assert check(Submission("acme/m", files), PolicyConfig()) == []
+
+
+def test_caps_come_from_metadata():
+    files = [FileEntry(f"f{i}.safetensors", 10**9, None) for i in range(5)]
+    assert caps(files, PolicyConfig(max_files=4, max_total_gb=4.5)) == [
+        "5 files: more than the cap of 4 files",
+        "total size 5.00 GB exceeds the cap of 4.5 GB",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -49,7 +55,7 @@ def test_every_reason_is_listed_at_once():
     files = [FileEntry("w.bin", 10_000, None), FileEntry("../x", 1, None)]
     reasons = check(Submission("evil/m", files, model_card="---\nlicense: other\n---\n"), pol)
     text = "\n".join(reasons)
-    for needle in ("trusted", "pickle", "traversal", "no weights", "exceeds", "licence 'other'"):
+    for needle in ("trusted", "traversal", "no weights", "exceeds", "licence 'other'"):
         assert needle in text, needle
 
 

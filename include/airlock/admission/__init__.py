@@ -31,7 +31,14 @@ from airlock.sources.base import Source
 
 MAX_HEADER_READ = 16 << 20  # above any real model's safetensors header (a 70B model's is ~100 KB)
 MAX_TEXT_READ = 4 << 20  # configs and templates read whole up to this size
-DANGEROUS = {"pickle", "zip", "numpy", "gzip", "bz2", "xz", "zstd", "lz4", "zlib"}
+# what each refused kind is, in the refusal's words
+DANGEROUS = {
+    "pickle": "a pickle (loading it runs code)",
+    "zip": "a zip archive (what torch.save writes: a pickle inside)",
+    "numpy": "a numpy array file (object arrays are pickles)",
+    **{c: f"{c}-compressed data (how joblib stores pickles)" for c in ("gzip", "bz2", "xz", "zstd", "lz4", "zlib")},
+    "gguf": "GGUF weights (not an allowed format)",
+}
 IMAGES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
@@ -66,13 +73,10 @@ def _one(source: Source, f: FileEntry, repo: str, exceptions: set[str], texts: d
         read = _Sequential(stream.read)
         head = read(0, min(sniff.SNIFF_BYTES, f.size)) if f.size else b""
         found = sniff.kind(head)
-        if found in DANGEROUS or found == "gguf":
+        if found in DANGEROUS:
             if f"{repo}:{f.path}" in exceptions and found != "gguf":
                 return None
-            what = (
-                "GGUF weights are not an allowed format" if found == "gguf" else f"{found} content can carry a pickle"
-            )
-            return f"{f.path!r}: {what}; only safetensors weights are admitted (by content, not by name)"
+            return f"{f.path!r}: {DANGEROUS[found]}; only safetensors weights are admitted, judged by content"
         if f.path.endswith(".safetensors") or _looks_like_safetensors(head):
             return _safetensors(f, head, read)
         if f.path.endswith(".py"):

@@ -123,6 +123,12 @@ class HubSource:
             out.append(FileEntry(item.path, int(item.size), lfs_sha))
         return sorted(out, key=lambda f: f.path)
 
+    def refusals(self) -> list[str]:
+        return []
+
+    def digests(self, files: list[FileEntry]) -> list[FileEntry]:
+        return files  # the upstream's published sha256 where it has one; the upload hashes the rest
+
     def open(self, path: str) -> BinaryIO:
         """A streaming HTTP body for ``path`` at the resolved commit."""
         from huggingface_hub import hf_hub_url
