@@ -4,10 +4,13 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/include
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup up down status demo lint test test-unit test-dags test-integration test-e2e bench clean
+.PHONY: setup setup-test up down status demo lint test test-unit test-dags test-integration test-e2e bench clean
 
-setup:            ## install what is missing (idempotent)
+setup:            ## install what `make demo` needs (idempotent; concurrent; progress every 15 s)
 	@scripts/setup.sh
+
+setup-test:       ## `make setup` plus the test-only tools: pytest, ruff, mypy, compose CLI, promtool
+	@scripts/setup.sh --test
 
 up: setup         ## start the embedded local stack on 127.0.0.1
 	@$(PY) -m airlock_dev.stack up
@@ -21,24 +24,24 @@ status:           ## what runs, its health and memory
 demo: setup       ## the whole lifecycle, end to end, on the local stack
 	@$(PY) -m airlock_dev.demo
 
-lint:             ## ruff format --check, ruff check, mypy --strict on include/airlock
+lint: setup-test  ## ruff format --check, ruff check, mypy --strict on include/airlock
 	@$(PY) -m ruff format --check .
 	@$(PY) -m ruff check .
 	@$(PY) -m mypy
 
-test: setup       ## unit, DAG integrity, integration and end-to-end tests
+test: setup-test  ## unit, DAG integrity, integration and end-to-end tests
 	@$(PYTEST) tests/unit tests/dags tests/integration tests/e2e
 
-test-unit:
+test-unit: setup-test
 	@$(PYTEST) tests/unit
 
-test-dags:
+test-dags: setup-test
 	@$(PYTEST) tests/dags
 
-test-integration:
+test-integration: setup-test
 	@$(PYTEST) -m integration tests
 
-test-e2e:
+test-e2e: setup-test
 	@$(PYTEST) -m e2e tests
 
 clean: down       ## remove the local stack's state (data, logs, secrets)
