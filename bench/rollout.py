@@ -33,11 +33,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airlock import rollout  # noqa: E402
+from airlock import (
+    passes,  # noqa: E402
+    rollout,  # noqa: E402
+)
 from airlock.config import load_config  # noqa: E402
 from airlock.intake import ingest_local  # noqa: E402
 from airlock.registry import Registry  # noqa: E402
 from airlock_dev.factory import tinymodel  # noqa: E402
+from airlock_dev.stack.secrets import signing_keys  # noqa: E402
 from airlock_dev.stack.services import running_fleet  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.support.load import SteadyLoad, p99_ms  # noqa: E402
@@ -55,10 +59,13 @@ def main() -> None:
             os.environ.update(
                 AWS_ACCESS_KEY_ID=creds["AWS_ACCESS_KEY_ID"], AWS_SECRET_ACCESS_KEY=creds["AWS_SECRET_ACCESS_KEY"]
             )
+            private, public = signing_keys(t / "keys")
             cfg = load_config(
                 environ={
                     "AIRLOCK__REGISTRY__ENDPOINT_URL": endpoint,
-                    "AIRLOCK__STACK__STATE_DIR": str(t / "state"),
+                    "AIRLOCK__STATE_DIR": str(t / "state"),
+                    "AIRLOCK__SIGNING__PRIVATE_KEY_FILE": str(private),
+                    "AIRLOCK__SIGNING__PUBLIC_KEYS": f"[{public}]",
                     "AIRLOCK__FLEET__NODES": f"[{{name: n1, port: {free_port()}}}, {{name: n2, port: {free_port()}}}]",
                     "AIRLOCK__BALANCER__FRONTEND_PORT": str(free_port()),
                     "AIRLOCK__BALANCER__STATS_PORT": str(free_port()),
@@ -75,7 +82,9 @@ def main() -> None:
                 for f in good.iterdir():
                     (d / f.name).write_bytes(f.read_bytes())
                 (d / "README.md").write_text(f"# bench {tag}\n")
-                versions.append(ingest_local(cfg, reg, "bench", d).manifest.digest)
+                m = ingest_local(cfg, reg, "bench", d).manifest
+                passes.issue(cfg, reg, m, tag, "bench", "bench", passes.private_key(cfg))  # nodes load signed only
+                versions.append(m.digest)
             old, new = versions
             fl = rollout.Fleet.from_config(cfg)
             rollout.stage_everywhere(cfg, reg, fl.nodes, "bench", [old, new])

@@ -144,8 +144,12 @@ def config_path(workdir, s3_env, mlflow_url) -> Path:
     with a smaller benchmark sweep and one suite whose GX gate must fail."""
     import yaml
 
+    from airlock_dev.stack.secrets import signing_keys
+
     data = yaml.safe_load((REPO / "airlock.yaml").read_text())
     data["root"] = str(REPO)
+    private, public = signing_keys(workdir / "keys")  # the pipeline's key pair for this session
+    data["signing"] = {"private_key_file": str(private), "public_keys": [str(public)]}
     data["registry"]["endpoint_url"] = s3_env.endpoint
     data["registry"]["bucket"] = "registry-test"
     data["mlflow"]["tracking_uri"] = mlflow_url
@@ -293,7 +297,16 @@ def fleet(config, registry, factory, workdir):
     from airlock_dev.stack.services import running_fleet
 
     a = ingest_local(config, registry, "fleet", variant_copy(factory, workdir, "good", "A")).manifest
+    sign_pass(config, registry, a)
     stage_everywhere(config, registry, Fleet.from_config(config).nodes, "fleet", [a.digest])
     with running_fleet(config, a.digest) as fl:
         fl.champion = a.digest
         yield fl
+
+
+def sign_pass(config, registry, manifest, version: str = "0") -> None:
+    """Issue a signed pass as model_evaluate's sign step does (its e2e test covers the real one):
+    for tests that need a version the fleet may load without evaluating it first."""
+    from airlock import passes
+
+    passes.issue(config, registry, manifest, version, "private", "test", passes.private_key(config))

@@ -112,6 +112,20 @@ def form(model: type, *, event: type | None = None) -> Any:
     return req
 
 
+def signing_key() -> bytes:
+    """The pipeline's private signing key: the ``airlock_signing`` connection's password (the PEM),
+    else the file ``signing.private_key_file`` names. Never logged, never in XCom."""
+    from airflow.sdk import Connection
+
+    from airlock import passes
+
+    try:
+        pem = Connection.get("airlock_signing").password or None
+    except Exception:  # noqa: BLE001 - no connection configured: fall back to the key file
+        pem = None
+    return passes.private_key(cfg(), pem)
+
+
 def hf_token() -> str | None:
     """The hub token from the ``hf_hub`` connection; None falls back to HF_TOKEN."""
     from airflow.sdk import Connection

@@ -18,7 +18,11 @@ digest — empty means the newest version — and suite).
 7. **decide** — the verdict against the `champion` alias (or absolute floors),
    the one-page report, the model version (tagged with digest and verdict,
    alias `challenger` on pass).
-8. **signal** — on pass, emits `airlock_verdict` for promotion; on fail it is
+8. **sign** — on pass only: the pipeline signs the version's files and an
+   attestation of the verdict (OpenSSF model-signing, key from the
+   `airlock_signing` connection) into the registry, write-once. This signed
+   pass is the only thing promotion, rollback and the nodes accept.
+9. **signal** — on pass, emits `airlock_verdict` for promotion; on fail it is
    skipped and the champion is untouched.
 
 The staging node is stopped by a teardown task whatever happens. A bad
@@ -40,7 +44,7 @@ from airlock.payloads import (
     StagedCandidate,
     VerdictEvent,
 )
-from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg, default_args, form, step
+from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg, default_args, form, signing_key, step
 
 
 @dag(
@@ -110,6 +114,11 @@ def model_evaluate():
     ) -> VerdictEvent:
         return gate.decide_and_report(cfg(), staged, acc, perf, run, airflow_run_url())
 
+    @task
+    @step
+    def sign(staged: StagedCandidate, verdict: VerdictEvent) -> VerdictEvent:
+        return gate.sign(cfg(), staged, verdict, signing_key())
+
     @task(outlets=[VERDICT])
     @step
     def signal(verdict: VerdictEvent, *, outlet_events=None) -> VerdictEvent:
@@ -130,7 +139,7 @@ def model_evaluate():
     perf >> teardown
     run = record(served, acc, perf)
     checked = check(served, acc, perf, run)
-    signal(decide(served, acc, perf, checked))
+    signal(sign(served, decide(served, acc, perf, checked)))
 
 
 evaluate_dag = model_evaluate()

@@ -117,6 +117,21 @@ class FleetConfig(_Model):
         ]
 
 
+class SigningConfig(_Model):
+    """Who may sign a pass, and which publishers' signatures intake checks (docs/security.md).
+
+    The pipeline's private key is never in this file: it comes from the Airflow connection
+    ``airlock_signing`` (password: the PEM) or the file ``private_key_file`` names (0600, outside
+    the repo). Nodes need only ``public_keys``; list more than one while rotating a key.
+    """
+
+    private_key_file: Path | None = Field(None, description="PEM private key; else the airlock_signing connection")
+    public_keys: list[Path] = Field(default_factory=list, description="PEM public keys whose passes nodes accept")
+    publishers: dict[str, list[Path]] = Field(default_factory=dict, description="org -> its PEM public keys")
+    publisher_required: list[str] = Field(default_factory=list, description="orgs that must sign; '*': every org")
+    publisher_signature: str = Field("model.sig", description="the signature file a publisher ships in its repo")
+
+
 class SuiteConfig(_Model):
     """One accuracy suite: lm-eval task names, judged per task on one metric."""
 
@@ -268,6 +283,7 @@ class AirlockConfig(_Model):
     watch: WatchConfig = WatchConfig()
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    signing: SigningConfig = SigningConfig()
     root: Path = Field(REPO_ROOT, description="folder relative paths are resolved against")
 
     def path(self, p: Path | str) -> Path:
@@ -280,6 +296,20 @@ class AirlockConfig(_Model):
         # frozen model: set once here, so every reader gets the absolute folder
         object.__setattr__(self, "state_dir", self.path(self.state_dir))
         return self
+
+    def read_keys(self, paths: list[Path], what: str) -> list[bytes]:
+        """The PEM bytes of configured key files; ConfigError naming a missing one."""
+        out = []
+        for p in paths:
+            try:
+                out.append(self.path(p).read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"{what}: cannot read key file {self.path(p)} ({exc.strerror})") from None
+        return out
+
+    def trusted_keys(self) -> list[bytes]:
+        """The public keys whose signed passes let weights onto the fleet."""
+        return self.read_keys(self.signing.public_keys, "signing.public_keys")
 
     @property
     def haproxy_socket(self) -> Path:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from airlock import benchmark, catalog, evaluation, metrics, quality, report
+from airlock import benchmark, catalog, evaluation, metrics, passes, quality, report
 from airlock.config import AirlockConfig, VerdictConfig
 from airlock.errors import NotFound
 from airlock.materialize import materialize
@@ -214,3 +214,15 @@ def decide_and_report(
         mlflow_run_url=mlflow_run,
         report=f"{mlflow_run}/artifacts/report/report.html",
     )
+
+
+def sign(cfg: AirlockConfig, staged: StagedCandidate, verdict: VerdictEvent, key: bytes) -> VerdictEvent:
+    """On a pass, sign it (files + verdict attestation) into the registry; a fail is returned as it is."""
+    if not verdict.passed:
+        return verdict
+    registry = Registry.from_config(cfg)
+    manifest = registry.get_manifest(verdict.model, verdict.digest)
+    att = passes.issue(cfg, registry, manifest, verdict.model_version, staged.suite, verdict.mlflow_run_id, key)
+    where = passes.uri(registry, manifest)
+    versions.record_pass(cfg, manifest.name, verdict.model_version, where, att.signed_at)
+    return verdict.model_copy(update={"signed_pass": where})

@@ -235,6 +235,7 @@ class VerdictEvent(Payload):
     mlflow_run_id: str
     mlflow_run_url: str
     report: str
+    signed_pass: str | None = None  # the pass's signature in the registry, once signed
 
 
 # --- model_promote / model_rollback ------------------------------------------

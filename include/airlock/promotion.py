@@ -18,11 +18,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from airlock import metrics, rollout
+from airlock import metrics, passes, rollout
 from airlock.config import AirlockConfig
-from airlock.errors import Busy, InvalidRequest, NotFound, RolloutFailed, VerdictRejected
+from airlock.errors import Busy, IntegrityError, InvalidRequest, NotFound, RolloutFailed
 from airlock.payloads import Finalized, PromotionRequest, RollbackRequest, RolloutPlan, RolloutResult
 from airlock.registry import Registry
+from airlock.signing import Attestation
 from airlock.tracking.names import CHAMPION, PREVIOUS, TAG_LIMIT
 from airlock.tracking.versions import ModelVersions, VersionInfo, record_rollout
 
@@ -42,29 +43,27 @@ class VersionLookup(Protocol):
 
 
 def current(lookup: VersionLookup, fleet_version: Callable[[], str | None]) -> tuple[str | None, str | None]:
-    """(digest, version) the fleet falls back to: the champion, else what most nodes serve."""
-    champ = lookup.by_alias(CHAMPION)
-    if champ is not None:
-        return champ.digest, champ.version
-    return fleet_version(), None
+    """(digest, version) of what most nodes serve now: what a failed rollout restores.
+
+    The fleet, not the ``champion`` alias, is the truth here: an alias is display, and
+    a forged one must not decide what the fleet falls back to.
+    """
+    digest = fleet_version()
+    mv = lookup.by_digest(digest) if digest else None
+    return digest, mv.version if mv else None
 
 
-def promotion_plan(lookup: VersionLookup, digest: str, fleet_version: Callable[[], str | None]) -> RolloutPlan:
-    """Pure: the version to promote must carry a pass verdict."""
-    if not digest:
-        raise InvalidRequest(f"promoting {lookup.model}: no digest given (the form's digest, or the verdict event)")
-    mv = lookup.by_digest(digest)
-    if mv is None:
-        raise NotFound(f"{lookup.model}@{digest[:12]} has no model version: evaluate it first")
-    if mv.verdict != "pass":
-        raise VerdictRejected(
-            f"{lookup.model} v{mv.version} has verdict {mv.verdict!r}, not 'pass': it cannot be promoted"
-        )
+def promotion_plan(
+    lookup: VersionLookup, digest: str, passed: Attestation, fleet_version: Callable[[], str | None]
+) -> RolloutPlan:
+    """Pure: promote the version whose verified pass is ``passed``."""
+    if (passed.model, passed.digest) != (lookup.model, digest):
+        raise InvalidRequest(f"the pass is for {passed.model}@{passed.digest[:12]}, not {lookup.model}@{digest[:12]}")
     prev_digest, prev_version = current(lookup, fleet_version)
     return RolloutPlan(
         model=lookup.model,
         digest=digest,
-        version=mv.version,
+        version=passed.version,
         previous_digest=prev_digest,
         previous_version=prev_version,
     )
@@ -125,13 +124,30 @@ def fleet_version(cfg: AirlockConfig) -> str | None:
 
 
 def resolve_promotion(cfg: AirlockConfig, req: PromotionRequest) -> RolloutPlan:
-    return promotion_plan(ModelVersions(cfg, req.model), req.digest, lambda: fleet_version(cfg))
+    """The version to promote: it must hold a signed pass (MLflow's verdict tag is display only)."""
+    if not req.digest:
+        raise InvalidRequest(f"promoting {req.model}: no digest given (the form's digest, or the verdict event)")
+    passed = _gate(cfg, req.model, req.digest)
+    return promotion_plan(ModelVersions(cfg, req.model), req.digest, passed, lambda: fleet_version(cfg))
 
 
 def resolve_rollback(cfg: AirlockConfig, req: RollbackRequest) -> RolloutPlan:
+    """The version to roll back to (an alias, a number or a digest): it must hold a signed pass for this model."""
     plan = rollback_plan(ModelVersions(cfg, req.model), req.version, lambda: fleet_version(cfg))
-    Registry.from_config(cfg).get_manifest(plan.model, plan.digest)  # must exist in the registry
-    return plan
+    passed = _gate(cfg, plan.model, plan.digest)
+    return plan.model_copy(update={"version": passed.version})
+
+
+def _gate(cfg: AirlockConfig, model: str, digest: str) -> Attestation:
+    """The one check every path to the fleet passes: a manifest of this model, a pass that
+    verifies, and every blob present with the size and checksum the manifest names."""
+    registry = Registry.from_config(cfg)
+    manifest = registry.get_manifest(model, digest)  # NotFound for another model's version
+    passed = passes.require(cfg, registry, manifest)
+    report = registry.verify(manifest, full=False)
+    if not report.ok:
+        raise IntegrityError(f"{model}@{digest[:12]} would not pass the node check: " + "; ".join(report.problems))
+    return passed
 
 
 def needs_approval(cfg: AirlockConfig, model: str, requested: bool) -> bool:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 BLOB_PREFIX = "blobs/sha256/"
 MANIFEST_PREFIX = "manifests/"
+PASS_PREFIX = "passes/"
 REVISION_PREFIX = "revisions/"
 STAGING_PREFIX = "staging/"
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
@@ -48,6 +49,14 @@ def blob_key(sha256: str) -> str:
 
 def manifest_key(name: str, digest: str) -> str:
     return f"{MANIFEST_PREFIX}{name}/{digest}.json"
+
+
+def pass_keys(name: str, digest: str) -> tuple[str, str]:
+    """Where a version's signed pass lives: (attestation, signature), beside its manifest."""
+    from airlock.signing import PASS_FILE, SIGNATURE_FILE
+
+    base = f"{PASS_PREFIX}{name}/{digest}/"
+    return base + PASS_FILE, base + SIGNATURE_FILE
 
 
 @dataclass
@@ -228,6 +237,36 @@ class Registry:
         except NotFound:
             raise NotFound(f"no version {digest} of model {name!r} in the registry") from None
         return Manifest.from_json(raw, expect_digest=digest)
+
+    # --- signed passes -------------------------------------------------------
+    def write_pass(self, name: str, digest: str, attestation: bytes, signature: bytes) -> bool:
+        """Store a version's pass, write-once (signature last: a pass exists once it is signed).
+
+        Returns False when this version already has a pass (the first one stands).
+        """
+        validate_name(name)
+        att_key, sig_key = pass_keys(name, digest)
+        if self.head(sig_key) is not None:
+            return False
+        self.put_if_absent(att_key, attestation)
+        if self.get(att_key) != attestation:
+            raise IntegrityError(f"{self.uri(att_key)} holds another attestation; refusing to sign over it")
+        return self.put_if_absent(sig_key, signature)
+
+    def read_pass(self, name: str, digest: str) -> tuple[bytes, bytes] | None:
+        """(attestation, signature) of a version, or None when it was never signed."""
+        validate_name(name)
+        att_key, sig_key = pass_keys(name, digest)
+        try:
+            return self.get(att_key), self.get(sig_key)
+        except NotFound:
+            return None
+
+    def get(self, key: str) -> bytes:
+        """A small object's bytes; NotFound when absent."""
+        with s3_errors(self.uri(key)):
+            raw: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return raw
 
     def list_versions(self, name: str) -> list[tuple[str, datetime]]:
         """(digest, written at) of every version of ``name``, newest first."""

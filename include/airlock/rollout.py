@@ -178,11 +178,13 @@ class Fleet:
 def stage_everywhere(
     cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str, digests: list[str]
 ) -> None:
-    """Materialise (verify) each version on each node before any node is touched."""
+    """Materialise each version on each node before any node is touched: its signed pass must
+    verify against the trusted keys, and every byte against the signed sha256."""
+    keys = cfg.trusted_keys()
     for digest in digests:
         manifest = registry.get_manifest(model, digest)
         for n in nodes:
-            materialize(registry, manifest, n.version_dir(digest))
+            materialize(registry, manifest, n.version_dir(digest), keys)
 
 
 def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[str]:

@@ -69,6 +69,8 @@ def main() -> int:
     for r in verdict.get("reasons", []):
         say(f"             - {r}")
     say(f"report:      {verdict.get('report')}")
+    if verdict.get("signed_pass"):
+        say(f"signed pass: {verdict['signed_pass']} (model-signing bundle; {signer(cfg)})")
     say(f"MLflow run:  {verdict.get('mlflow_run_url')}")
     say(f"Airflow:     {af.run_url('model_intake', intake)}")
     say(f"             {af.run_url('model_evaluate', eval_run)}")
@@ -78,10 +80,39 @@ def main() -> int:
     if promoted:
         versions = {n.name: (n.current_version() or "-")[:12] for n in stack.nodes()}
         say(f"fleet:       {versions} (champion = version {verdict.get('model_version')})")
+        for line in node_checks(cfg, stack):
+            say(f"             {line}")
         say(f"through the load balancer: {fleet_completion(cfg)}")
     say(f"metrics:     {pushed_metrics(cfg, stack)}")
     say("stop it all: make down")
     return 0
+
+
+def signer(cfg) -> str:
+    """Which key signs passes, by the fingerprint model-signing records in each bundle."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    pub = serialization.load_pem_public_key(cfg.trusted_keys()[0])
+    der = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"signed by the pipeline key {hashlib.sha256(der).hexdigest()[:16]}, verified by every node"
+
+
+def node_checks(cfg, stack: LocalStack) -> list[str]:
+    """What each node verified before it loaded the weights it serves (re-checked here, as on restart)."""
+    from airlock.materialize import check_cached
+
+    out = []
+    for n in stack.nodes():
+        digest = n.current_version()
+        if digest:
+            m = check_cached(n.version_dir(digest), cfg.trusted_keys())
+            files = len(m.files)
+            out.append(
+                f"{n.name}: pass of {m.name}@{digest[:12]} verified; its {files} files sha256-checked on arrival"
+            )
+    return out
 
 
 def pushed_metrics(cfg, stack: LocalStack) -> str:

@@ -8,7 +8,7 @@ import pytest
 from airlock.intake import ingest_local
 from airlock.tracking import runs, versions
 from airlock.tracking.client import client
-from tests.conftest import variant_copy
+from tests.conftest import sign_pass, variant_copy
 from tests.support.load import SteadyLoad
 
 pytestmark = pytest.mark.e2e
@@ -16,8 +16,8 @@ MODEL = "fleet"
 
 
 def _passed_version(config, registry, factory, workdir, tag: str) -> tuple[str, str]:
-    """Ingest a distinct good version and register it with a pass verdict (as
-    model_evaluate's decide step does; its own e2e test covers the evaluation)."""
+    """Ingest a distinct good version, register it with a pass verdict and sign its pass (as
+    model_evaluate's decide and sign steps do; its own e2e test covers the evaluation)."""
     m = ingest_local(config, registry, MODEL, variant_copy(factory, workdir, "good", tag)).manifest
     c = client(config)
     run = c.create_run(runs.ensure_experiment(c, MODEL), tags={"airlock.gate": "evaluate"})
@@ -28,6 +28,7 @@ def _passed_version(config, registry, factory, workdir, tag: str) -> tuple[str, 
         run.info.run_id,
         {"passed": True, "label": "pass", "reasons": ["e2e"]},
     )
+    sign_pass(config, registry, m, version)
     return m.digest, version
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from airlock import rollout
 from airlock.intake import ingest_local
-from tests.conftest import variant_copy
+from tests.conftest import sign_pass, variant_copy
 from tests.support.load import SteadyLoad
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,10 @@ def _front(cfg) -> str:
 
 
 def _version(cfg, registry, factory, workdir, variant, tag):
-    return ingest_local(cfg, registry, "fleet", variant_copy(factory, workdir, variant, tag)).manifest.digest
+    """A version with a signed pass (as if it had passed evaluation): the fleet may load it."""
+    m = ingest_local(cfg, registry, "fleet", variant_copy(factory, workdir, variant, tag)).manifest
+    sign_pass(cfg, registry, m)
+    return m.digest
 
 
 def test_good_candidate_is_promoted_with_zero_failed_requests(fleet, config, registry, factory, workdir):

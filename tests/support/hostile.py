@@ -31,8 +31,10 @@ def safetensors_bytes(header: dict | list | str, data: bytes, length: int | None
     return struct.pack("<Q", len(h) if length is None else length) + h + data
 
 
-GOOD_TENSORS = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
-                "b": {"dtype": "BF16", "shape": [4], "data_offsets": [16, 24]}}  # fmt: skip
+GOOD_TENSORS = {
+    "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+    "b": {"dtype": "BF16", "shape": [4], "data_offsets": [16, 24]},
+}
 
 
 def random_safetensors(size: int) -> bytes:

@@ -25,8 +25,11 @@ def test_a_missing_key_is_named():
 
 def test_an_asset_event_with_a_bad_digest_is_refused():
     with pytest.raises(InvalidRequest, match="digest"):
-        parse(Candidate, {"model": "m", "digest": "abc", "manifest_uri": "s3://b/k", "revision": "r",
-                          "mlflow_run_id": "x"}, "asset event")  # fmt: skip
+        parse(
+            Candidate,
+            {"model": "m", "digest": "abc", "manifest_uri": "s3://b/k", "revision": "r", "mlflow_run_id": "x"},
+            "asset event",
+        )
 
 
 def test_source_kinds_come_from_the_registry():
@@ -43,8 +46,16 @@ def test_payloads_round_trip_through_json_as_xcom_carries_them():
     staged = StagedCandidate(model="m", digest=D, suite="s", manifest_uri="s3://b/k", model_dir="/n", base_url="u")
     wire = json.loads(json.dumps(staged.model_dump(mode="json")))
     assert parse(StagedCandidate, wire, "xcom") == staged
-    point = SweepPoint.model_validate({**dict.fromkeys(SweepPoint.model_fields, 1.0), "concurrency": 1,
-                                       "completed": 1, "failed": 0, "num_prompts": 1, "ttft_p99_ms": None})  # fmt: skip
+    point = SweepPoint.model_validate(
+        {
+            **dict.fromkeys(SweepPoint.model_fields, 1.0),
+            "concurrency": 1,
+            "completed": 1,
+            "failed": 0,
+            "num_prompts": 1,
+            "ttft_p99_ms": None,
+        }
+    )
     assert math.isnan(point.ttft_p99_ms) and point.concurrency == 1  # a metric vLLM did not report
 
 

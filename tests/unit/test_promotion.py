@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airlock.errors import InvalidRequest, NotFound, VerdictRejected
+from airlock.errors import InvalidRequest, NotFound
 from airlock.payloads import RolloutPlan, RolloutResult
 from airlock.promotion import bounded_history, history_entry, promotion_plan, rollback_plan
+from airlock.signing import Attestation, attest
 from airlock.tracking.versions import VersionInfo
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -41,27 +42,31 @@ def no_fleet() -> str | None:
     return None
 
 
-def test_promotion_of_a_passing_version_records_the_champion_as_previous():
-    plan = promotion_plan(Versions(champion="1"), B, no_fleet)
+def _pass(digest: str, version: str, model: str = "m") -> Attestation:
+    return attest(model, version, digest, "suite", "run")
+
+
+def test_promotion_takes_the_version_from_the_pass_and_restores_what_the_fleet_serves():
+    plan = promotion_plan(Versions(champion="2"), B, _pass(B, "2"), lambda: A)
     assert plan == RolloutPlan(model="m", digest=B, version="2", previous_digest=A, previous_version="1")
 
 
-def test_first_promotion_falls_back_to_what_the_fleet_serves():
-    plan = promotion_plan(Versions(), B, lambda: "f" * 64)
-    assert (plan.previous_digest, plan.previous_version) == ("f" * 64, None)
+def test_the_champion_alias_does_not_decide_what_a_failed_rollout_restores():
+    """An alias is display: a forged champion must not become the fallback."""
+    plan = promotion_plan(Versions(champion="3"), B, _pass(B, "2"), lambda: A)
+    assert (plan.previous_digest, plan.previous_version) == (A, "1")
 
 
-@pytest.mark.parametrize(
-    "digest,error,needle",
-    [
-        (C, VerdictRejected, "has verdict 'rejected', not 'pass'"),
-        ("d" * 64, NotFound, "has no model version: evaluate it first"),
-        ("", InvalidRequest, "no digest given"),
-    ],
-)
-def test_promotion_refuses_what_did_not_pass(digest, error, needle):
-    with pytest.raises(error, match=needle):
-        promotion_plan(Versions(champion="1"), digest, no_fleet)
+def test_first_promotion_onto_an_empty_fleet_restores_nothing():
+    plan = promotion_plan(Versions(), B, _pass(B, "2"), no_fleet)
+    assert (plan.previous_digest, plan.previous_version) == (None, None)
+
+
+def test_a_pass_for_another_version_or_model_is_refused():
+    with pytest.raises(InvalidRequest, match="the pass is for m@aaaaaaaaaaaa"):
+        promotion_plan(Versions(), B, _pass(A, "1"), no_fleet)
+    with pytest.raises(InvalidRequest, match="the pass is for other@"):
+        promotion_plan(Versions(), B, _pass(B, "2", model="other"), no_fleet)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +74,7 @@ def test_promotion_refuses_what_did_not_pass(digest, error, needle):
     [("previous", A, "1"), ("champion", B, "2"), ("1", A, "1"), (A, A, "1"), ("e" * 64, "e" * 64, None)],
 )
 def test_rollback_targets(ref, digest, version):
-    plan = rollback_plan(Versions(champion="2", previous="1"), ref, no_fleet)
+    plan = rollback_plan(Versions(champion="2", previous="1"), ref, lambda: B)
     assert (plan.digest, plan.version, plan.previous_digest, plan.previous_version) == (digest, version, B, "2")
 
 

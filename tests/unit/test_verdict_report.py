@@ -26,11 +26,26 @@ def _score(task: str, correct: int, n: int = 50) -> TaskScore:
 def _point(c: int, tput: float, ttft: float) -> SweepPoint:
     nan = math.nan
     return SweepPoint(
-        concurrency=c, completed=50, failed=0, request_throughput=tput / 32, output_throughput=tput,
-        request_goodput=None, ttft_mean_ms=ttft, ttft_p50_ms=ttft, ttft_p99_ms=ttft, tpot_mean_ms=nan,
-        tpot_p50_ms=nan, tpot_p99_ms=nan, itl_mean_ms=nan, itl_p50_ms=nan, itl_p99_ms=nan, e2el_mean_ms=nan,
-        e2el_p50_ms=nan, e2el_p99_ms=nan, num_prompts=50,
-    )  # fmt: skip
+        concurrency=c,
+        completed=50,
+        failed=0,
+        request_throughput=tput / 32,
+        output_throughput=tput,
+        request_goodput=None,
+        ttft_mean_ms=ttft,
+        ttft_p50_ms=ttft,
+        ttft_p99_ms=ttft,
+        tpot_mean_ms=nan,
+        tpot_p50_ms=nan,
+        tpot_p99_ms=nan,
+        itl_mean_ms=nan,
+        itl_p50_ms=nan,
+        itl_p99_ms=nan,
+        e2el_mean_ms=nan,
+        e2el_p50_ms=nan,
+        e2el_p99_ms=nan,
+        num_prompts=50,
+    )
 
 
 def _evidence(scores: list[TaskScore], points: list[SweepPoint]):
@@ -71,10 +86,15 @@ def test_the_report_shows_the_verdict_its_reasons_and_every_check(tmp_path):
     points = [_point(1, 290, 21), _point(16, 1900, 85)]
     verdict = judge(cand, points, VerdictConfig(), CHAMP, "champion v3").as_dict()
     html_path, png_path = report.write(
-        tmp_path, model="tiny", digest="d" * 64, version="4", verdict=verdict,
-        candidate_sweep=[p.as_dict() for p in points], champion_sweep=CHAMP[2],
+        tmp_path,
+        model="tiny",
+        digest="d" * 64,
+        version="4",
+        verdict=verdict,
+        candidate_sweep=[p.as_dict() for p in points],
+        champion_sweep=CHAMP[2],
         links={"Airflow run": "http://af/run", "MLflow run": "http://ml/run"},
-    )  # fmt: skip
+    )
     page = html_path.read_text()
     assert "<b>FAIL</b> against champion v3" in page
     assert "gen: 0.180 vs champion 1.000" in page

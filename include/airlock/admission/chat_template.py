@@ -34,8 +34,11 @@ def templates(path: str, text: str) -> dict[str, str]:
     if isinstance(tpl, str):
         return {f"{path}:chat_template": tpl}
     if isinstance(tpl, list):
-        return {f"{path}:chat_template[{t.get('name')}]": t["template"] for t in tpl
-                if isinstance(t, dict) and isinstance(t.get("template"), str)}  # fmt: skip
+        return {
+            f"{path}:chat_template[{t.get('name')}]": t["template"]
+            for t in tpl
+            if isinstance(t, dict) and isinstance(t.get("template"), str)
+        }
     return {}
 
 
@@ -54,8 +57,12 @@ def problem(name: str, source: str, special_tokens: dict[str, Any] | None = None
     env.globals["strftime_now"] = lambda fmt: "2026-01-01"
     tokens = {k: v for k, v in (special_tokens or {}).items() if isinstance(v, str)}
     try:
-        out = env.from_string(source).render(messages=CONVERSATION, add_generation_prompt=True, tools=None,
-                                             **{"bos_token": "<s>", "eos_token": "</s>", **tokens})  # fmt: skip
+        out = env.from_string(source).render(
+            messages=CONVERSATION,
+            add_generation_prompt=True,
+            tools=None,
+            **{"bos_token": "<s>", "eos_token": "</s>", **tokens},
+        )
     except SecurityError as exc:
         return f"{name}: the chat template reaches outside Jinja's sandbox ({exc})"
     except Exception as exc:  # noqa: BLE001 - any failure to render is a refusal

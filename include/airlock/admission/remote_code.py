@@ -13,8 +13,15 @@ import json
 from typing import Any
 
 # JSON files transformers reads when loading a model, its tokenizer or processor
-CONFIGS = ("config.json", "tokenizer_config.json", "generation_config.json", "processor_config.json",
-           "preprocessor_config.json", "feature_extractor_config.json", "image_processor_config.json")  # fmt: skip
+CONFIGS = (
+    "config.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "feature_extractor_config.json",
+    "image_processor_config.json",
+)
 
 
 def problems(path: str, text: str) -> list[str]:

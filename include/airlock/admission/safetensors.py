@@ -23,10 +23,29 @@ from dataclasses import dataclass
 MAX_HEADER = 100 * 1000 * 1000  # the reference implementation's own bound
 # bits per element, as the reference implementation knows them
 DTYPE_BITS = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "F8_E8M0": 8,
-    "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "I64": 64, "U64": 64,
-    "F64": 64, "C64": 64, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
-}  # fmt: skip
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E4M3FNUZ": 8,
+    "F8_E5M2FNUZ": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "I64": 64,
+    "U64": 64,
+    "F64": 64,
+    "C64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+}
 
 
 class Malformed(ValueError):
@@ -102,8 +121,9 @@ def _span(name: str, t: object) -> tuple[int, int]:
     if bits % 8:
         raise Malformed(f"tensor {name!r}: {dtype} x {shape} is not a whole number of bytes")
     if bits // 8 != offsets[1] - offsets[0]:
-        raise Malformed(f"tensor {name!r}: {dtype} x {shape} is {bits // 8} bytes, its span holds "
-                        f"{offsets[1] - offsets[0]}")  # fmt: skip
+        raise Malformed(
+            f"tensor {name!r}: {dtype} x {shape} is {bits // 8} bytes, its span holds {offsets[1] - offsets[0]}"
+        )
     return offsets[0], offsets[1]
 
 

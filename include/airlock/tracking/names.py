@@ -27,6 +27,8 @@ class Tag:
     REVISION = "airlock.revision"
     ROLLOUT_HISTORY = "airlock.rollout_history"  # JSON list of past rollouts of this version
     DEPLOYED_AT = "airlock.deployed_at"
+    SIGNED_PASS = "airlock.signed_pass"  # display only: the pass in the registry is the evidence
+    SIGNED_AT = "airlock.signed_at"
     NOTE = "mlflow.note.content"  # MLflow's own: the run's description in the UI
 
 

@@ -154,3 +154,11 @@ def record_rollout(
         c.set_registered_model_alias(model, CHAMPION, version)
         c.set_model_version_tag(model, version, Tag.ROLLOUT_HISTORY, json.dumps(history))
         c.set_model_version_tag(model, version, Tag.DEPLOYED_AT, deployed_at)
+
+
+def record_pass(cfg: AirlockConfig, model: str, version: str, signature_uri: str, signed_at: str) -> None:
+    """Show the signed pass on the model version (display: the registry's copy is the evidence)."""
+    with mlflow_errors(f"tagging v{version} of {model} with its pass"):
+        c = client(cfg)
+        c.set_model_version_tag(model, version, Tag.SIGNED_PASS, signature_uri)
+        c.set_model_version_tag(model, version, Tag.SIGNED_AT, signed_at)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from airlock.config import load_config
 from airlock.errors import AirlockError, ConfigError
+from airlock.nodes.process import ProcessNode
 from airlock_dev.config import load_stack_config
 from airlock_dev.factory import tasks
+from airlock_dev.stack import secrets as stack_secrets
 from airlock_dev.stack.services import LocalStack
 
 
@@ -35,30 +37,6 @@ def airflow_password(stack: LocalStack) -> str | None:
         return None
 
 
-def seed_nodes(stack: LocalStack) -> None:
-    """Give nodes with no version the bootstrap model, so the fleet can serve.
-
-    The bootstrap is the factory's under-trained variant, ingested into the
-    registry like any candidate and materialised with verification; promotion
-    replaces it. A production fleet is seeded by ``model_rollback`` instead.
-    """
-    nodes = [n for n in stack.nodes() if n.active_version() is None]
-    if not nodes:
-        return
-    from airlock import intake
-    from airlock.materialize import materialize
-    from airlock.registry import Registry
-    from airlock_dev.factory import tinymodel
-
-    variant = tinymodel.build_variant("regressed", stack.paths.state / "factory")
-    reg = Registry.from_config(stack.cfg)
-    report = intake.ingest_local(stack.cfg, reg, "airlock-demo", variant)
-    for n in nodes:
-        materialize(reg, report.manifest, n.version_dir(report.manifest.digest))
-        n.activate(report.manifest.digest)
-    say(f"  seeded {', '.join(n.name for n in nodes)} with bootstrap version {report.manifest.digest[:12]}")
-
-
 def up(stack: LocalStack) -> int:
     cfg, p = stack.cfg, stack.paths
     for d in (p.data, p.logs, p.run):
@@ -66,6 +44,7 @@ def up(stack: LocalStack) -> int:
     os.environ.update(stack.pipeline_env())
     t0 = time.monotonic()
     timeout = stack.settings.startup_timeout_s
+    stack_secrets.signing_keys(p.keys)  # the dev signing key pair (airlock.yaml: signing)
     tasks.write_task_dir(cfg.state_dir / "evals" / "private")  # the demo suite (airlock.yaml: suites.private)
     try:
         sw = stack.seaweedfs()
@@ -96,8 +75,7 @@ def up(stack: LocalStack) -> int:
         af = stack.airflow()
         for proc in af:
             proc.start()
-        seed_nodes(stack)
-        nodes = stack.nodes()
+        nodes = serving_nodes(stack)
         for n in nodes:
             n.start()
         hp = stack.haproxy()
@@ -124,11 +102,31 @@ def up(stack: LocalStack) -> int:
     except AirlockError as exc:
         say(f"FAILED: {exc}")
         return 1
+    if not nodes:
+        say("  fleet       empty: the first promotion (make demo) puts a signed, evaluated version on it")
     say(f"stack up in {time.monotonic() - t0:.0f}s; state, data and logs under {p.state}")
-    pw = airflow_password(stack)
-    if pw:
-        say(f"Airflow login: admin / {pw}  (from {p.airflow_home}/simple_auth_manager_passwords.json.generated)")
+    pw_file = p.airflow_home / "simple_auth_manager_passwords.json.generated"
+    if pw_file.exists():
+        pw_file.chmod(0o600)
+        say(f"Airflow login: admin; its password is in {pw_file} (mode 0600, never printed)")
     return 0
+
+
+def serving_nodes(stack: LocalStack) -> list[ProcessNode]:
+    """The nodes to start: those with an active version whose signed pass still verifies.
+
+    A fresh stack has none; ``make up`` after a demo restarts what the fleet served.
+    """
+    from airlock.materialize import check_cached
+
+    out = []
+    for n in stack.nodes():
+        digest = n.active_version()
+        if digest is None:
+            continue
+        check_cached(n.version_dir(digest), stack.cfg.trusted_keys())  # IntegrityError: not started
+        out.append(n)
+    return out
 
 
 def down(stack: LocalStack) -> int:

@@ -62,3 +62,23 @@ def seaweed_identities(creds: dict[str, str]) -> str:
         },
         indent=1,
     )
+
+
+def signing_keys(folder: Path) -> tuple[Path, Path]:
+    """The dev stack's pass-signing key pair, created once: ``signing.pem`` (0600) and ``signing.pub``.
+
+    A production deployment keeps its private key in the Airflow connection ``airlock_signing``
+    (docs/security.md); only the public half goes to nodes.
+    """
+    from airlock.signing import generate_key_pair
+
+    private, public = folder / "signing.pem", folder / "signing.pub"
+    if not private.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        pem, pub = generate_key_pair()
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        public.write_bytes(pub)
+    return private, public

@@ -293,6 +293,10 @@ class StackPaths:
     def airflow_home(self) -> Path:
         return self.state / "airflow"
 
+    @property
+    def keys(self) -> Path:
+        return self.state / "keys"
+
 
 class LocalStack:
     """Builds every service of the embedded stack from the config."""
