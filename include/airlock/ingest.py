@@ -52,12 +52,16 @@ def ingest_revision(
     revision: str,
     files: list[FileEntry],
     on_progress: Callable[[str, int], None] | None = None,
+    before_commit: Callable[[list[FileEntry]], dict[str, Any]] | None = None,
 ) -> IngestReport:
     """Copy ``files`` of ``source`` at ``revision`` in, then commit the manifest.
 
     ``files`` must already have passed the admission policy. Blobs are
     uploaded ``concurrency`` files at a time; the manifest is written only
-    after every blob is present.
+    after every blob is present. ``before_commit`` sees every file with its
+    sha256 just before that (a publisher's signature is checked there); what it
+    returns is recorded in the manifest's ``extra``, and if it raises, no
+    version becomes visible.
     """
     validate_name(name)
     desc = source.describe()
@@ -92,12 +96,14 @@ def ingest_revision(
     with ThreadPoolExecutor(max_workers=max(1, min(registry.concurrency, len(small) or 1))) as pool:
         done = list(pool.map(one, small))
     done += [one(f) for f in large]
+    extra = before_commit(done) if before_commit else {}
     manifest = Manifest(
         name=name,
         source=desc,
         revision=revision,
         files=tuple(done),
         created_at=datetime.now(UTC).isoformat(timespec="microseconds"),  # orders versions
+        extra=extra,
     )
     created = registry.write_manifest(manifest)
     if not created:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airlock import admission, metrics, policy
+from airlock import admission, metrics, policy, provenance
 from airlock.config import AirlockConfig
 from airlock.errors import IntegrityError, InvalidRequest, PolicyViolation
 from airlock.ingest import IngestReport, ingest_revision
@@ -44,8 +44,8 @@ def admit(req: IntakeRequest, source: Source, cfg: AirlockConfig) -> tuple[str, 
     itself. Raises :class:`~airlock.errors.PolicyViolation` with every reason.
     """
     listing = source.list_files()
-    label = req.location if req.source_kind == "hub" else req.model_name
-    refused = source.refusals()
+    label = _label(req)
+    refused = source.refusals() + provenance.check_listing(cfg, label, listing)
     capped = policy.caps(listing, cfg.policy)
     if refused or capped:  # nothing is read past this point
         raise PolicyViolation(refused + capped)
@@ -67,6 +67,11 @@ def admit(req: IntakeRequest, source: Source, cfg: AirlockConfig) -> tuple[str, 
     return revision, files
 
 
+def _label(req: IntakeRequest) -> str:
+    """Who publishes it: the hub repo id, else the model's own name."""
+    return req.location if req.source_kind == "hub" else req.model_name
+
+
 def ingest(
     req: IntakeRequest, cfg: AirlockConfig, registry: Registry | None = None, hf_token: str | None = None
 ) -> IngestReport:
@@ -74,7 +79,9 @@ def ingest(
     registry = registry or Registry.from_config(cfg)
     source = open_source(req, cfg, hf_token)
     revision, files = admit(req, source, cfg)
-    report = ingest_revision(registry, req.model_name, source, revision, files)
+    report = ingest_revision(
+        registry, req.model_name, source, revision, files, before_commit=provenance.verifier(cfg, source, _label(req))
+    )
     log.info(
         "ingest %s: digest %s, %d bytes uploaded, %d bytes already present",
         req.model_name,
@@ -124,7 +131,9 @@ def task_ingest(admitted: Admission, cfg: AirlockConfig, hf_token: str | None = 
             f"and ingest ({revision}); trigger the intake again"
         )
     t0 = time.monotonic()
-    report = ingest_revision(registry, req.model_name, source, revision, files)
+    report = ingest_revision(
+        registry, req.model_name, source, revision, files, before_commit=provenance.verifier(cfg, source, _label(req))
+    )
     metrics.record(
         cfg,
         req.model_name,

@@ -238,8 +238,10 @@ def run(
             return st
         if not (st and st.target == target and st.phase == "running"):
             st = RolloutState(model, target, previous, kind, nodes={n.name: "pending" for n in fl.nodes})
-        save_state(cfg, st)
+        # Every node verifies the pass and every byte before any node is touched: an unsigned or
+        # tampered version fails here (IntegrityError), with no node changed and no rollout recorded.
         stage_everywhere(cfg, registry, fl.nodes, model, [d for d in (target, st.previous) if d])
+        save_state(cfg, st)
         try:
             for i, n in enumerate(fl.nodes):
                 if n.current_version() == target and n.healthy():

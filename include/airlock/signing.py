@@ -154,9 +154,10 @@ def verify_files(bundle: bytes, public_keys: Iterable[bytes], label: str) -> dic
 def verify_publisher(
     files: list[FileEntry], bundle: bytes, public_keys: Iterable[bytes], label: str, signature_path: str
 ) -> None:
-    """A publisher's own model-signing signature must cover exactly the files ingested."""
+    """A publisher's own model-signing signature must cover exactly the files ingested
+    (as model-signing hashes a folder: the signature itself and ``.git*`` paths left out)."""
     signed = verify_files(bundle, public_keys, label)
-    actual = {f.path: f.known_sha256 for f in files if f.path != signature_path}
+    actual = {f.path: f.known_sha256 for f in files if f.path != signature_path and not f.path.startswith(".git")}
     if signed != actual:
         raise IntegrityError(f"{label}: the publisher's signature does not match the files: {_diff(signed, actual)}")
 

@@ -209,3 +209,53 @@ def test_every_hostile_fixture_is_refused_naming_file_and_rule_with_nothing_stor
     assert len(HOSTILE) >= 30
     assert _keys(registry) == before
     assert fleet.versions() == serving and versions.champion(config, "fleet") == champion
+
+
+def test_publisher_signatures_are_verified_recorded_and_required(config, registry, factory, tmp_path):
+    """A publisher signs its folder with model-signing's own API; intake verifies it against the key
+    configured for that publisher, records the result, refuses a bad one, and can require one."""
+    import shutil
+
+    import model_signing
+
+    from airlock.config import SigningConfig
+    from airlock.signing import generate_key_pair
+
+    keys = {}
+    for who in ("publisher", "rogue"):
+        private, public = generate_key_pair()
+        (tmp_path / f"{who}.pem").write_bytes(private)
+        (tmp_path / f"{who}.pub").write_bytes(public)
+        keys[who] = tmp_path / f"{who}.pem"
+    signing_cfg = config.signing.model_copy(update={"publishers": {"pub-model": [tmp_path / "publisher.pub"]}})
+    cfg = config.model_copy(update={"signing": signing_cfg})
+
+    def folder(tag: str, signer: str | None) -> str:
+        d = tmp_path / tag
+        shutil.copytree(factory("good"), d)
+        (d / "README.md").write_text(f"---\nlicense: apache-2.0\n---\n# signed by its publisher ({tag})\n")
+        if signer:
+            model_signing.signing.Config().use_elliptic_key_signer(private_key=keys[signer]).sign(d, d / "model.sig")
+        return str(d)
+
+    def req(location: str) -> IntakeRequest:
+        return IntakeRequest(model_name="pub-model", source_kind="local", location=location)
+
+    rep = intake.ingest(req(folder("ok", "publisher")), cfg, registry)
+    assert rep.manifest.extra["publisher_signature"] == {"org": "pub-model", "file": "model.sig", "verified": True}
+
+    tampered = folder("tampered", "publisher")
+    (tmp_path / "tampered" / "config.json").write_text('{"model_type": "llama", "changed": true}')
+    before = _keys(registry)
+    with pytest.raises(
+        IntegrityError, match="publisher's signature does not match the files: different sha256 for config.json"
+    ):
+        intake.ingest(req(tampered), cfg, registry)
+    with pytest.raises(IntegrityError, match="no configured public key verifies its signature"):
+        intake.ingest(req(folder("rogue", "rogue")), cfg, registry)
+    assert {k for k in _keys(registry) - before if k.startswith("manifests/")} == set()
+
+    strict = cfg.model_copy(update={"signing": signing_cfg.model_copy(update={"publisher_required": ["*"]})})
+    with pytest.raises(PolicyViolation, match="must sign its releases, and the revision has no model.sig"):
+        intake.ingest(req(folder("unsigned", None)), strict, registry)
+    assert isinstance(signing_cfg, SigningConfig)

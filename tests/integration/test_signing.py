@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from airlock import passes, promotion, rollout, signing
-from airlock.errors import IntegrityError, NotFound, RolloutFailed, VerdictRejected
+from airlock.errors import IntegrityError, NotFound, VerdictRejected
 from airlock.intake import ingest_local
 from airlock.materialize import materialize
 from airlock.payloads import PromotionRequest, RollbackRequest
@@ -56,7 +56,7 @@ def test_a_signed_pass_verifies_and_the_public_model_signing_verifier_accepts_th
 def test_unsigned_missigned_and_borrowed_passes_never_reach_a_node(config, registry, factory, workdir, fleet, tmp_path):
     before = fleet.versions()
     unsigned = _ingest(config, registry, factory, workdir, "U1")
-    with pytest.raises(RolloutFailed, match="unsigned: the registry holds no signed pass"):
+    with pytest.raises(IntegrityError, match="unsigned: the registry holds no signed pass"):
         rollout.run(config, "fleet", unsigned.digest, fleet.champion, registry, fleet=fleet)
     assert fleet.versions() == before
 
@@ -78,9 +78,10 @@ def test_unsigned_missigned_and_borrowed_passes_never_reach_a_node(config, regis
     with pytest.raises(IntegrityError, match="does not cover these files"):
         materialize(registry, borrower, tmp_path / "b", config.trusted_keys())
     for digest in (missigned.digest, borrower.digest):
-        with pytest.raises(RolloutFailed, match="rolled back"):
+        with pytest.raises(IntegrityError):  # staging verifies every node's copy before touching any node
             rollout.run(config, "fleet", digest, fleet.champion, registry, fleet=fleet)
     assert fleet.versions() == before
+    assert rollout.load_state(config, "fleet").target != borrower.digest  # refused: no rollout recorded
 
 
 def test_a_blob_tampered_after_the_pass_is_refused_and_the_fleet_stays(
@@ -95,7 +96,7 @@ def test_a_blob_tampered_after_the_pass_is_refused_and_the_fleet_stays(
     forged[-1] ^= 0x01
     s3_env.client().put_object(Bucket=registry.bucket, Key=blob_key(weights.known_sha256), Body=bytes(forged))
     try:
-        with pytest.raises(RolloutFailed, match="model.safetensors: sha256"):
+        with pytest.raises(IntegrityError, match="model.safetensors: sha256"):
             rollout.run(config, "fleet", m.digest, fleet.champion, registry, fleet=fleet)
         assert fleet.versions() == before
     finally:

@@ -177,3 +177,17 @@ def test_state_survives_a_process_boundary(env):
     _run(cfg, fleet)
     raw = json.loads((cfg.state_dir / "rollouts" / "m.json").read_text())
     assert raw["phase"] == "done" and raw["target"] == NEW and raw["previous"] == OLD
+
+
+def test_a_version_that_fails_the_node_check_touches_nothing_and_records_nothing(env, monkeypatch):
+    from airlock.errors import IntegrityError
+
+    cfg, fleet, log, _, _ = env
+
+    def refuse(*a, **k):
+        raise IntegrityError("m@111111111111: unsigned")
+
+    monkeypatch.setattr(rollout, "stage_everywhere", refuse)
+    with pytest.raises(IntegrityError, match="unsigned"):
+        _run(cfg, fleet)
+    assert log == [] and fleet.versions() == {"n1": OLD, "n2": OLD} and rollout.load_state(cfg, "m") is None
