@@ -174,6 +174,13 @@ class Fleet:
         phases["total"] = round(time.monotonic() - t0, 2)
         return phases
 
+    def retire(self, node: ServingNode) -> dict[str, float]:
+        """Take a node out of service (restoring a first promotion: there is nothing to go back to)."""
+        t0 = time.monotonic()
+        self.balancer.drain(self.server(node), self.cfg.promotion.drain_timeout_s)
+        node.stop()
+        return {"total": round(time.monotonic() - t0, 2)}
+
 
 def stage_everywhere(
     cfg: AirlockConfig, registry: Registry, nodes: list[ServingNode], model: str, digests: list[str]
@@ -195,12 +202,12 @@ def _restore(fl: Fleet, st: RolloutState, say: Callable[[str], None]) -> list[st
         if st.nodes.get(n.name) not in ("updating", "updated"):
             continue
         try:
-            phases = fl.switch(n, st.previous) if st.previous else {"total": 0.0}
+            phases = fl.switch(n, st.previous) if st.previous else fl.retire(n)
             t = phases["total"]
             st.nodes[n.name] = "restored"
             st.event(node=n.name, action="restored", version=st.previous, seconds=round(t, 1), phases=phases)
             restored.append(n.name)
-            say(f"{n.name}: restored to {str(st.previous)[:12]} in {t:.1f}s")
+            say(f"{n.name}: {'restored to ' + st.previous[:12] if st.previous else 'out of service'} in {t:.1f}s")
         except Exception as exc:  # noqa: BLE001 - keep restoring the others
             problems.append(f"{n.name}: {exc}")
     st.phase = "rollback_failed" if problems else "rolled_back"
@@ -262,7 +269,9 @@ def run(
                 # node past the canary moves without a passed bake on record.
                 baked = any(e.get("action") == "bake" and e.get("passed") for e in st.events)
                 if i == 0 and bake and len(fl.nodes) > 1 and not baked:
-                    rest = [n2 for n2 in fl.nodes[1:]]
+                    # compare with the nodes that serve; a first promotion onto an empty pool has none,
+                    # and the canary is then judged on its own (error rate, the absolute TTFT ceiling)
+                    rest = [r for r in fl.nodes[1:] if r.current_version() is not None]
                     res = bake_mod.bake(
                         (fl.server(n), n.base_url),
                         [(fl.server(r), r.base_url) for r in rest],

@@ -55,7 +55,7 @@ def main() -> int:
     say("  model_evaluate was scheduled by the airlock_candidate asset")
     if run_dag(af, "model_evaluate", None, run_id=eval_run) is None:
         return 1
-    verdict = af.xcom("model_evaluate", eval_run, "decide") or {}
+    verdict = af.xcom("model_evaluate", eval_run, "sign") or af.xcom("model_evaluate", eval_run, "decide") or {}
     promoted = None
     if verdict.get("passed"):
         promote_run = af.wait_new_run("model_promote", known_promote, timeout=180)

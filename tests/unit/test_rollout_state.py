@@ -80,7 +80,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(rollout, "smoke", lambda node, cfg: None)
 
     def bake(canary, rest, stats_url, backend, bake_cfg):
-        bakes.append(True)
+        bakes.append([srv for srv, _ in rest])
         ok = not os.environ.get("FAKE_BAKE_BREACH")
         return BakeResult(ok, ["within limits" if ok else "canary error rate 50%"], {}, {})
 
@@ -98,7 +98,7 @@ def test_promotion_moves_canary_bakes_then_the_rest(env):
     assert st.phase == "done" and st.nodes == {"n1": "updated", "n2": "updated"}
     assert fleet.versions() == {"n1": NEW, "n2": NEW}
     assert log == ["n1 drain", "n1 start 1", "n1 ready", "n2 drain", "n2 start 1", "n2 ready"]
-    assert bakes == [True]
+    assert bakes == [["n2"]]
     actions = [e["action"] for e in st.events]
     assert actions == ["updated", "bake", "updated", "done"]
     assert rollout.load_state(cfg, "m") == st  # the journal on disk is the state
@@ -151,7 +151,7 @@ def test_resume_after_a_crash_keeps_the_canary_and_bakes_again(env):
     st = _run(cfg, fleet)
     assert st.phase == "done" and fleet.versions() == {"n1": NEW, "n2": NEW}
     assert "n1 start 1" not in log and "n2 start 1" in log  # the canary is not restarted
-    assert bakes == [True]  # no node past the canary moves without a passed bake on record
+    assert bakes == [["n2"]]  # no node past the canary moves without a passed bake on record
     assert [e["node"] for e in st.events if e.get("action") == "updated"] == ["n1", "n2"]
 
 
@@ -191,3 +191,23 @@ def test_a_version_that_fails_the_node_check_touches_nothing_and_records_nothing
     with pytest.raises(IntegrityError, match="unsigned"):
         _run(cfg, fleet)
     assert log == [] and fleet.versions() == {"n1": OLD, "n2": OLD} and rollout.load_state(cfg, "m") is None
+
+
+def test_first_promotion_onto_an_empty_pool_bakes_the_canary_alone(env):
+    cfg, fleet, log, _, bakes = env
+    for n in fleet.nodes:
+        n.stop()
+    st = _run(cfg, fleet, previous=None)
+    assert st.phase == "done" and fleet.versions() == {"n1": NEW, "n2": NEW}
+    assert bakes == [[]]  # nothing else served: no comparison, the canary is judged on its own
+
+
+def test_a_failed_first_promotion_leaves_the_pool_empty(env):
+    cfg, fleet, log, broken, _ = env
+    for n in fleet.nodes:
+        n.stop()
+    broken.add(NEW)
+    with pytest.raises(RolloutFailed, match="failed to start"):
+        _run(cfg, fleet, previous=None)
+    assert fleet.versions() == {"n1": None, "n2": None}
+    assert rollout.load_state(cfg, "m").nodes == {"n1": "restored", "n2": "pending"}
