@@ -116,16 +116,23 @@ def s3_env(s3):
 @pytest.fixture(scope="session")
 def mlflow_url(workdir, s3):
     from airlock.registry import Registry
-    from airlock_dev.stack.services import mlflow_server
+    from airlock_dev.stack.secrets import MLFLOW_PIPELINE
+    from airlock_dev.stack.services import mlflow_server, mlflow_users
 
     Registry(s3.client(), "airlock-mlflow").ensure_bucket()
     port = free_port()
     d = workdir / "mlflow"
     proc = mlflow_server(d, d / "mlflow.log", d / "mlflow.pid", port, s3.endpoint, "airlock-mlflow", s3.creds)
     proc.start()
+    url = f"http://127.0.0.1:{port}"
     try:
         proc.wait_healthy(120)
-        yield f"http://127.0.0.1:{port}"
+        mlflow_users(url, s3.creds)
+        # the test process, and the Airflow it starts, write as the pipeline (as under `make up`)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_USERNAME", MLFLOW_PIPELINE)
+            mp.setenv("MLFLOW_TRACKING_PASSWORD", s3.creds["MLFLOW_PIPELINE_PASSWORD"])
+            yield url
     finally:
         proc.stop()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -38,6 +38,10 @@ class RegistryConfig(_Model):
     region: str = "us-east-1"
     multipart_chunk_mb: int = Field(8, ge=5, le=512)
     max_concurrency: int = Field(4, ge=1, le=64)
+    object_lock_days: int = Field(
+        30, ge=1, le=36500, description="default retention of every object version written (S3 object lock)"
+    )
+    object_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
 
 
 class MlflowConfig(_Model):

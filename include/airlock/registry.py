@@ -30,7 +30,7 @@ from boto3.s3.transfer import TransferConfig
 from airlock.errors import NotFound, StoreUnavailable
 from airlock.hashing import CHUNK, HashingReader, IntegrityError
 from airlock.manifest import FileEntry, Manifest, validate_name
-from airlock.store import is_missing, is_precondition_failed, s3_client, s3_errors
+from airlock.store import bucket_lock, ensure_bucket, is_missing, is_precondition_failed, s3_client, s3_errors
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
@@ -75,8 +75,17 @@ class VerifyReport:
 class Registry:
     """The registry bucket, through one boto3 client."""
 
-    def __init__(self, client: Any, bucket: str, chunk_mb: int = 8, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        chunk_mb: int = 8,
+        concurrency: int = 4,
+        lock_days: int = 0,
+        lock_mode: str = "COMPLIANCE",
+    ) -> None:
         self.s3, self.bucket = client, bucket
+        self.lock_days, self.lock_mode = lock_days, lock_mode
         self.concurrency = concurrency
         self.transfer = TransferConfig(
             multipart_threshold=chunk_mb << 20,
@@ -110,6 +119,8 @@ class Registry:
             r.bucket,
             r.multipart_chunk_mb,
             r.max_concurrency,
+            r.object_lock_days,
+            r.object_lock_mode,
         )
 
     # --- basic objects -------------------------------------------------------
@@ -117,15 +128,12 @@ class Registry:
         return f"s3://{self.bucket}/{key}"
 
     def ensure_bucket(self) -> None:
-        from botocore.exceptions import ClientError
+        """Create the bucket if missing: with ``lock_days``, under S3 object lock (``store.ensure_bucket``)."""
+        ensure_bucket(self.s3, self.bucket, self.lock_days, self.lock_mode)
 
-        with s3_errors(f"creating bucket {self.bucket}"):
-            try:
-                self.s3.head_bucket(Bucket=self.bucket)
-            except ClientError as exc:
-                if not is_missing(exc):
-                    raise
-                self.s3.create_bucket(Bucket=self.bucket)
+    def lock(self) -> dict[str, Any]:
+        """The bucket's object-lock configuration as S3 reports it ({} when unlocked)."""
+        return bucket_lock(self.s3, self.bucket)
 
     def head(self, key: str) -> dict[str, Any] | None:
         """The object's metadata, or None if it does not exist."""

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from airlock.errors import AccessDenied, AirlockError, IntegrityError, InvalidRequest, NotFound, StoreUnavailable
+from airlock.errors import (
+    AccessDenied,
+    AirlockError,
+    ConfigError,
+    IntegrityError,
+    InvalidRequest,
+    NotFound,
+    StoreUnavailable,
+)
 
 MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchVersion"})
 PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
@@ -108,3 +116,57 @@ def s3_errors(what: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError, Boto3Error) as exc:
         raise classify(exc, what) from exc
+
+
+NO_LOCK = frozenset({"ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"})
+
+
+def ensure_bucket(client: Any, bucket: str, lock_days: int = 0, lock_mode: str = "COMPLIANCE") -> None:
+    """Create ``bucket`` if it is missing; with ``lock_days``, under S3 object lock.
+
+    Why the lock: every version of every object (blobs, manifests, passes) is
+    then kept for ``lock_days`` whatever any identity asks, the pipeline's own
+    included, and an overwrite only adds a version. The default retention is
+    (re)applied on every call, so a weakened setting is put back. A bucket
+    created without object lock is refused: the lock cannot be added later.
+    """
+    from botocore.exceptions import ClientError
+
+    with s3_errors(f"creating bucket {bucket}"):
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if not is_missing(exc):
+                raise
+            if lock_days:
+                client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+            else:
+                client.create_bucket(Bucket=bucket)
+    if not lock_days:
+        return
+    rule = {"DefaultRetention": {"Mode": lock_mode, "Days": lock_days}}
+    current = bucket_lock(client, bucket)
+    if current.get("ObjectLockEnabled") != "Enabled":
+        raise ConfigError(
+            f"bucket {bucket} was created without S3 object lock, so its objects can be deleted or"
+            " overwritten for good; point registry.bucket at a new bucket, which airlock creates locked"
+        )
+    if current.get("Rule") != rule:
+        with s3_errors(f"object lock of bucket {bucket}"):
+            client.put_object_lock_configuration(
+                Bucket=bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": rule}
+            )
+
+
+def bucket_lock(client: Any, bucket: str) -> dict[str, Any]:
+    """The bucket's object-lock configuration as S3 reports it ({} when it has none)."""
+    from botocore.exceptions import ClientError
+
+    with s3_errors(f"object lock of bucket {bucket}"):
+        try:
+            out: dict[str, Any] = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+        except ClientError as exc:
+            if error_code(exc) in NO_LOCK:
+                return {}
+            raise
+    return out

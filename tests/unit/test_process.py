@@ -42,3 +42,14 @@ def test_health_timeout(tmp_path):
         p.wait_healthy(1, interval=0.1)
     assert time.monotonic() - t0 < 5
     p.stop()
+
+
+def test_a_service_writes_private_files(tmp_path):
+    """Databases, journals and keys a service creates, and its log, are 0600 whatever the caller's umask."""
+    p = _proc(tmp_path, f"open({str(tmp_path / 'state.db')!r}, 'w').write('x')")
+    p.start()
+    deadline = time.monotonic() + 10
+    while p.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "state.db").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "svc.log").stat().st_mode & 0o777 == 0o600

@@ -63,6 +63,10 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]  # field 3: state; field 22: starttime
 
 
+# Services write databases, journals, logs and keys: none of it is anybody else's business.
+PRIVATE_UMASK = 0o077
+
+
 @dataclass
 class ManagedProcess:
     """One service process: argv, environment, log file and pid file."""
@@ -97,7 +101,7 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
-        with self.log_path.open("ab") as log:
+        with os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             proc = subprocess.Popen(
                 list(self.argv),
                 stdout=log,
@@ -106,6 +110,7 @@ class ManagedProcess:
                 env=env,
                 cwd=self.cwd,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
         self.pid_path.write_text(json.dumps({"pid": proc.pid, "start": _start_time(proc.pid)}))
         self._popen = proc

@@ -19,10 +19,12 @@ from pathlib import Path
 from airlock.config import load_config
 from airlock.errors import AirlockError, ConfigError
 from airlock.nodes.process import ProcessNode
+from airlock.nodes.supervisor import PRIVATE_UMASK
 from airlock_dev.config import load_stack_config
 from airlock_dev.factory import tasks
 from airlock_dev.stack import secrets as stack_secrets
-from airlock_dev.stack.services import LocalStack
+from airlock_dev.stack.secrets import MLFLOW_REVIEWER
+from airlock_dev.stack.services import LocalStack, mlflow_users
 
 
 def say(msg: str) -> None:
@@ -39,8 +41,10 @@ def airflow_password(stack: LocalStack) -> str | None:
 
 def up(stack: LocalStack) -> int:
     cfg, p = stack.cfg, stack.paths
-    for d in (p.data, p.logs, p.run):
+    os.umask(PRIVATE_UMASK)  # databases, secrets, state and logs: 0600 files in 0700 folders
+    for d in (p.state, cfg.state_dir, p.data, p.logs, p.run):
         d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
     os.environ.update(stack.pipeline_env())
     t0 = time.monotonic()
     timeout = stack.settings.startup_timeout_s
@@ -81,7 +85,8 @@ def up(stack: LocalStack) -> int:
         hp = stack.haproxy()
         hp.start()
         ml.wait_healthy(timeout)
-        say(f"  mlflow      {stack.mlflow_url}")
+        mlflow_users(stack.mlflow_url, stack.creds)
+        say(f"  mlflow      {stack.mlflow_url} (sign in as {MLFLOW_REVIEWER} to read; passwords in {p.secrets})")
         for proc in af:
             proc.wait_healthy(timeout)
         say(f"  airflow     {stack.airflow_url}")

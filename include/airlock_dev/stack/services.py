@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +44,15 @@ def s3_ready(url: str) -> bool:
 
 
 def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds: dict[str, str]) -> ManagedProcess:
-    """``weed mini`` on loopback with two identities (pipeline rw, node ro)."""
+    """``weed mini`` on loopback with two identities (pipeline rw, node ro).
+
+    Only the S3 port answers without the store's own secrets: the filer's HTTP
+    API is off, volume reads and writes need the store's JWT, every gRPC port
+    needs a client certificate from its CA (``secrets.store_security``); no
+    WebDAV, no admin UI, no telemetry.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
+    security = stack_secrets.store_security(data_dir.parent / "seaweedfs-security")
     ident = data_dir.parent / "seaweedfs-identities.json"
     fd = os.open(ident, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -53,6 +60,7 @@ def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds:
     p = ports
     argv = [
         _bin("weed"),
+        f"-config_dir={security}",
         "mini",
         f"-dir={data_dir}",
         "-ip=127.0.0.1",
@@ -72,6 +80,8 @@ def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds:
         "-admin.ui=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        "-master.telemetry=false",
+        "-disableHttp",
     ]
     return ManagedProcess(
         "seaweedfs",
@@ -86,11 +96,30 @@ def seaweedfs(data_dir: Path, log: Path, pid: Path, ports: SeaweedConfig, creds:
 def mlflow_server(
     data_dir: Path, log: Path, pid: Path, port: int, s3_url: str, bucket: str, creds: dict[str, str], workers: int = 1
 ) -> ManagedProcess:
-    """MLflow with a SQLite store; artifacts proxied into a bucket of the registry."""
+    """MLflow with a SQLite store and its basic-auth app; artifacts proxied into a bucket of the registry.
+
+    Why the auth app: without it anyone who reaches the port writes tags and
+    aliases. With it anonymous calls get 401, every signed-in user reads
+    (``default_permission = READ``), and only an object's creator (the
+    pipeline) or the admin writes to it. MLflow is display only all the same:
+    releases go by the registry's signed pass.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
+    ini = data_dir / "basic_auth.ini"
+    fd = os.open(ini, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{data_dir / 'basic_auth.db'}\n"
+            f"admin_username = {stack_secrets.MLFLOW_ADMIN}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
     argv = [
         _bin("mlflow"),
         "server",
+        "--app-name",
+        "basic-auth",
         "--backend-store-uri",
         f"sqlite:///{data_dir / 'mlflow.db'}",
         "--artifacts-destination",
@@ -109,11 +138,50 @@ def mlflow_server(
         "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
         "AWS_DEFAULT_REGION": "us-east-1",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": creds["MLFLOW_ADMIN_PASSWORD"],
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": creds["MLFLOW_FLASK_SERVER_SECRET_KEY"],
         "MLFLOW_ENABLE_TELEMETRY": "false",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "1",
     }
     return ManagedProcess("mlflow", argv, log, pid, env=env, healthy=lambda: http_ok(f"http://127.0.0.1:{port}/health"))
+
+
+def mlflow_users(url: str, creds: dict[str, str]) -> None:
+    """Create (or reset the passwords of) the pipeline's and the reviewer's MLflow users, as the admin."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    with _environ(
+        MLFLOW_TRACKING_USERNAME=stack_secrets.MLFLOW_ADMIN, MLFLOW_TRACKING_PASSWORD=creds["MLFLOW_ADMIN_PASSWORD"]
+    ):
+        auth = get_app_client("basic-auth", tracking_uri=url)
+        for user, key in (
+            (stack_secrets.MLFLOW_PIPELINE, "MLFLOW_PIPELINE_PASSWORD"),
+            (stack_secrets.MLFLOW_REVIEWER, "MLFLOW_REVIEWER_PASSWORD"),
+        ):
+            try:
+                auth.get_user(user)
+            except MlflowException:
+                auth.create_user(user, creds[key])
+            else:
+                auth.update_user_password(user, creds[key])
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """MLflow's clients take credentials from the environment only: set them for a block."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def airflow_env(home: Path, port: int, db: str, parallelism: int, repo: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -327,6 +395,8 @@ class LocalStack:
             "AIRLOCK__REGISTRY__ENDPOINT_URL": self.s3_url,
             "AIRLOCK__MLFLOW__TRACKING_URI": self.mlflow_url,
             "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_TRACKING_USERNAME": stack_secrets.MLFLOW_PIPELINE,
+            "MLFLOW_TRACKING_PASSWORD": self.creds["MLFLOW_PIPELINE_PASSWORD"],
             "AWS_ACCESS_KEY_ID": self.creds["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": self.creds["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": self.cfg.registry.region,
