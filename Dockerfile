@@ -4,6 +4,7 @@ FROM apache/airflow:3.3.2-python3.11
 USER root
 RUN apt-get update && apt-get install -y --no-install-recommends git \
     && rm -rf /var/lib/apt/lists/*
+RUN mkdir -p /var/lib/airlock && chown airflow: /var/lib/airlock  # the state volume starts as this
 USER airflow
 COPY requirements.txt /opt/airlock/requirements.txt
 RUN pip install --no-cache-dir -r /opt/airlock/requirements.txt

@@ -29,6 +29,7 @@ def _terminate(signum, frame):  # a CI timeout sends SIGTERM: run the finalizers
 
 
 signal.signal(signal.SIGTERM, _terminate)
+os.umask(0o077)  # as `make up` does: what the session's services and tasks write is private
 
 
 def free_port(span: int = 1) -> int:
@@ -116,7 +117,7 @@ def s3_env(s3):
 @pytest.fixture(scope="session")
 def mlflow_url(workdir, s3):
     from airlock.registry import Registry
-    from airlock_dev.stack.secrets import MLFLOW_PIPELINE
+    from airlock.tracking.users import PIPELINE as MLFLOW_PIPELINE
     from airlock_dev.stack.services import mlflow_server, mlflow_users
 
     Registry(s3.client(), "airlock-mlflow").ensure_bucket()

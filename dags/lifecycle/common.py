@@ -25,6 +25,8 @@ from airflow.sdk import Asset
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
+    from airlock.payloads import IntakeRequest
+    from airlock.sources.base import Credentials
 
 CANDIDATE = Asset(name="airlock_candidate", uri="airlock://registry/candidates")
 VERDICT = Asset(name="airlock_verdict", uri="airlock://verdicts/pass")
@@ -128,12 +130,38 @@ def signing_key() -> bytes:
 
 def hf_token() -> str | None:
     """The hub token from the ``hf_hub`` connection; None falls back to HF_TOKEN."""
+    creds = _connection("hf_hub", required=False)
+    return creds.secret if creds else None
+
+
+def source_credentials(req: IntakeRequest) -> Credentials | None:
+    """The credentials of the connection the request names (``connection``); for the hub, of
+    ``hf_hub`` when it names none. A named connection that does not exist fails the task."""
+    if req.connection:
+        return _connection(req.connection, required=True)
+    return _connection("hf_hub", required=False) if req.source_kind == "hub" else None
+
+
+def _connection(conn_id: str, required: bool) -> Credentials | None:
+    """login/password, and ``endpoint_url`` / ``region_name`` from extra (else host). Never logged."""
     from airflow.sdk import Connection
 
+    from airlock.errors import InvalidRequest
+    from airlock.sources.base import Credentials
+
     try:
-        return Connection.get("hf_hub").password or None
-    except Exception:  # noqa: BLE001 - no connection configured: fall back to HF_TOKEN
+        c = Connection.get(conn_id)
+    except Exception as exc:  # noqa: BLE001 - the SDK raises its own "not found" type
+        if required:
+            raise InvalidRequest(f"connection {conn_id!r} does not exist ({type(exc).__name__})") from None
         return None
+    extra = c.extra_dejson or {}
+    return Credentials(
+        login=c.login or None,
+        secret=c.password or None,
+        endpoint=extra.get("endpoint_url") or c.host or None,
+        region=extra.get("region_name"),
+    )
 
 
 def airflow_run_url() -> str:

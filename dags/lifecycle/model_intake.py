@@ -17,8 +17,11 @@ Fetches one **pinned** revision of a model into Airlock's private S3 registry.
    Asset (extra: model, digest, manifest URI) that schedules evaluation.
 
 Sources: `hub` (repo id; `HF_ENDPOINT` for a mirror; token from the
-`hf_hub` connection or `HF_TOKEN`), `s3` (an `s3://bucket/prefix`), `local`
-(an absolute directory on the worker).
+`hf_hub` connection or `HF_TOKEN`), `s3` (an `s3://bucket/prefix` in the
+vendor's store: `connection` names an Airflow connection with the vendor's
+read key as login/password and `endpoint_url` in extra; the registry's own
+credentials never read a source), `local` (an absolute directory on the
+worker).
 
 A bad input, a policy violation or a checksum mismatch fails its task at once;
 an unreachable hub or store is retried with backoff.
@@ -32,7 +35,7 @@ from airflow.sdk import Param, dag, task
 
 from airlock.payloads import Admission, Candidate, IngestResult, IntakeRequest, VerifiedVersion
 from airlock.sources import SOURCES
-from lifecycle.common import CANDIDATE, airflow_run_url, cfg, default_args, form, hf_token, step
+from lifecycle.common import CANDIDATE, airflow_run_url, cfg, default_args, form, source_credentials, step
 
 
 @dag(
@@ -71,6 +74,13 @@ from lifecycle.common import CANDIDATE, airflow_run_url, cfg, default_args, form
             [], type="array", items={"type": "string"}, description="Skip files matching these globs (hub)."
         ),
         "full_verify": Param(False, type="boolean", description="Re-hash every blob after ingest."),
+        "connection": Param(
+            "",
+            type="string",
+            pattern=r"^[A-Za-z0-9_.-]{0,250}$",
+            description="Airflow connection holding the source's credentials: required for s3 (vendor "
+            "endpoint_url in extra, read key as login/password); hub defaults to hf_hub.",
+        ),
     },
 )
 def model_intake():
@@ -79,12 +89,13 @@ def model_intake():
     @task
     @step
     def admit() -> Admission:
-        return intake.task_admit(form(IntakeRequest), cfg(), hf_token())
+        req = form(IntakeRequest)
+        return intake.task_admit(req, cfg(), source_credentials(req))
 
     @task
     @step
     def ingest(admitted: Admission) -> IngestResult:
-        return intake.task_ingest(admitted, cfg(), hf_token())
+        return intake.task_ingest(admitted, cfg(), source_credentials(admitted.request))
 
     @task
     @step

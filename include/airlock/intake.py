@@ -20,7 +20,7 @@ from airlock.manifest import FileEntry
 from airlock.payloads import Admission, Candidate, IngestResult, IntakeRequest, VerifiedVersion, parse
 from airlock.registry import Registry, VerifyReport
 from airlock.sources import source_class
-from airlock.sources.base import Source
+from airlock.sources.base import Credentials, Source
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ def parse_request(params: dict[str, Any]) -> IntakeRequest:
     return parse(IntakeRequest, params, "intake request")
 
 
-def open_source(req: IntakeRequest, cfg: AirlockConfig, token: str | None = None) -> Source:
+def open_source(req: IntakeRequest, cfg: AirlockConfig, creds: Credentials | None = None) -> Source:
     """The upstream the request names, through the source registered for its kind."""
-    return source_class(req.source_kind).from_request(req, cfg, token)
+    return source_class(req.source_kind).from_request(req, cfg, creds)
 
 
 def admit(req: IntakeRequest, source: Source, cfg: AirlockConfig) -> tuple[str, list[FileEntry]]:
@@ -73,11 +73,11 @@ def _label(req: IntakeRequest) -> str:
 
 
 def ingest(
-    req: IntakeRequest, cfg: AirlockConfig, registry: Registry | None = None, hf_token: str | None = None
+    req: IntakeRequest, cfg: AirlockConfig, registry: Registry | None = None, creds: Credentials | None = None
 ) -> IngestReport:
     """Admit and ingest one request; the manifest is written last."""
     registry = registry or Registry.from_config(cfg)
-    source = open_source(req, cfg, hf_token)
+    source = open_source(req, cfg, creds)
     revision, files = admit(req, source, cfg)
     report = ingest_revision(
         registry, req.model_name, source, revision, files, before_commit=provenance.verifier(cfg, source, _label(req))
@@ -111,19 +111,19 @@ def verify(cfg: AirlockConfig, name: str, digest: str, full: bool, registry: Reg
 # --- the DAG's task bodies ----------------------------------------------------
 
 
-def task_admit(req: IntakeRequest, cfg: AirlockConfig, hf_token: str | None = None) -> Admission:
+def task_admit(req: IntakeRequest, cfg: AirlockConfig, creds: Credentials | None = None) -> Admission:
     """Apply the policy to the request's listing; stores nothing."""
-    revision, files = admit(req, open_source(req, cfg, hf_token), cfg)
+    revision, files = admit(req, open_source(req, cfg, creds), cfg)
     return Admission(request=req, revision=revision, files=len(files), total_bytes=sum(f.size for f in files))
 
 
-def task_ingest(admitted: Admission, cfg: AirlockConfig, hf_token: str | None = None) -> IngestResult:
+def task_ingest(admitted: Admission, cfg: AirlockConfig, creds: Credentials | None = None) -> IngestResult:
     """Ingest exactly the revision that was admitted; fail if the source moved."""
     req = admitted.request
     if req.source_kind == "hub":  # pin: read the admitted commit, not the branch head
         req = req.model_copy(update={"revision": admitted.revision})
     registry = Registry.from_config(cfg)
-    source = open_source(req, cfg, hf_token)
+    source = open_source(req, cfg, creds)
     revision, files = admit(req, source, cfg)
     if revision != admitted.revision:
         raise InvalidRequest(

@@ -64,6 +64,9 @@ class IntakeRequest(Payload):
     allow_patterns: list[str] = []
     ignore_patterns: list[str] = []
     full_verify: bool = False
+    connection: str = Field(
+        "", pattern=r"^[A-Za-z0-9_.-]{0,250}$", description="Airflow connection with the source's credentials"
+    )
 
     @field_validator("model_name")
     @classmethod

@@ -12,6 +12,7 @@ import sys
 import time
 
 from airlock.config import load_config
+from airlock.tracking import users
 from airlock_dev.config import load_stack_config
 from airlock_dev.factory import tinymodel, upstream
 from airlock_dev.stack import cli
@@ -72,11 +73,13 @@ def main() -> int:
     if verdict.get("signed_pass"):
         say(f"signed pass: {verdict['signed_pass']} (model-signing bundle; {signer(cfg)})")
     say(f"MLflow run:  {verdict.get('mlflow_run_url')}")
+    say(f"             (sign in as {users.REVIEWER} to read; its password is in {stack.paths.secrets})")
     say(f"Airflow:     {af.run_url('model_intake', intake)}")
     say(f"             {af.run_url('model_evaluate', eval_run)}")
     if promoted:
         say(f"             {af.run_url('model_promote', promoted)}")
     say(f"manifest:    {rec.get('manifest_uri')}")
+    say(f"registry:    {registry_lock(cfg)}")
     if promoted:
         versions = {n.name: (n.current_version() or "-")[:12] for n in stack.nodes()}
         say(f"fleet:       {versions} (champion = version {verdict.get('model_version')})")
@@ -86,6 +89,16 @@ def main() -> int:
     say(f"metrics:     {pushed_metrics(cfg, stack)}")
     say("stop it all: make down")
     return 0
+
+
+def registry_lock(cfg) -> str:
+    """The registry bucket's object lock, as the store reports it."""
+    from airlock.registry import Registry
+
+    rule = Registry.from_config(cfg).lock().get("Rule", {}).get("DefaultRetention")
+    if not rule:
+        return f"s3://{cfg.registry.bucket} has NO object lock"
+    return f"every version in s3://{cfg.registry.bucket} is locked ({rule['Mode']}, {rule['Days']} days)"
 
 
 def signer(cfg) -> str:

@@ -5,7 +5,7 @@ nodes, promotions and a rollback through HAProxy under load.
 Every log of that session is read: Airflow's task and component logs, the
 MLflow server's, every vLLM node's (fleet and staging), HAProxy's, and the
 hub's, SeaweedFS's and the Pushgateway's. None may hold an eval prompt, a
-model output, the HF token or an S3 secret.
+model output, the HF token, an S3 secret or an MLflow password.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_no_prompt_output_or_secret_in_any_log(airflow, workdir, config, s3_env,
 
     prompts = [it.question.split("\n")[0].removeprefix("Question: ") for it in tasks.items()]
     prompts.append(config.promotion.smoke_prompt.split("\n")[0].removeprefix("Question: "))
-    secrets = [hf_token, *(v for k, v in s3_env.creds.items() if "SECRET" in k)]
+    secrets = [hf_token, *(v for k, v in s3_env.creds.items() if "SECRET" in k or "PASSWORD" in k)]
 
     # positive control: the same search finds them where they are meant to be
     data = workdir / "hygiene-control.log"
@@ -78,3 +78,29 @@ def test_no_prompt_output_or_secret_in_any_log(airflow, workdir, config, s3_env,
     assert any(
         name == "airlock_verdicts_total" for name, _ in metrics.current(pushgateway, config.metrics.job, "e2e-eval")
     )
+
+
+def test_databases_secrets_state_and_logs_are_private(airflow, workdir):
+    """After the whole lifecycle, nothing the services and tasks wrote (logs, databases, pid files,
+    secrets, journals, node caches) is reachable by another user: every folder on the way is 0700.
+
+    Walks as another user would: a folder open to others is a finding and is entered; a closed
+    one hides everything below it (materialised weights are 0444, inside 0700 folders). Airflow
+    chmods task logs 0664/0775 unless told otherwise, so this fails without that setting.
+    """
+    test_data = {"variants", "mirrors"}  # the tests' own model copies and the hub stand-in's repos
+    reachable: list[str] = []
+
+    def walk(folder: Path) -> None:
+        for p in folder.iterdir():
+            rel = p.relative_to(workdir)
+            if p.is_symlink() or test_data & set(rel.parts) or not p.stat().st_mode & 0o077:
+                continue
+            reachable.append(f"{rel}{'/' if p.is_dir() else ''} {oct(p.stat().st_mode & 0o777)}")
+            if p.is_dir():
+                walk(p)
+
+    walk(workdir)
+    kinds = [p for p in workdir.rglob("*") if p.is_file() and p.suffix in (".db", ".log", ".pid", ".env", ".pem")]
+    assert len(kinds) > 10, "the lifecycle left no databases or logs to check"
+    assert reachable == [], "open to other users:\n" + "\n".join(sorted(reachable)[:40])

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from airlock import intake
-from airlock.errors import IntegrityError, NotFound, PolicyViolation, StoreUnavailable
+from airlock.errors import AccessDenied, IntegrityError, InvalidRequest, NotFound, PolicyViolation, StoreUnavailable
 from airlock.ingest import ingest_revision
 from airlock.materialize import materialize
 from airlock.payloads import IntakeRequest
@@ -119,8 +119,13 @@ def test_path_traversal_file_name_is_rejected(config, registry, hf_endpoint):
     assert _keys(registry) == before
 
 
-def test_s3_source_uses_published_checksums(config, s3_env, registry):
-    c = s3_env.client()
+def test_s3_source_reads_the_vendors_store_with_the_vendors_key(config, s3_env, registry, seaweed_factory):
+    """A vendor bucket is another store with another identity: the request's connection, never the
+    registry's credentials; published checksums are used."""
+    from airlock.sources.base import Credentials
+
+    _, vendor = seaweed_factory("vendor")
+    c = vendor.client()
     c.create_bucket(Bucket="vendor")
     files = {"config.json": b'{"a": 1}', "model.safetensors": random_safetensors(4096)}
     for p, data in files.items():
@@ -130,12 +135,27 @@ def test_s3_source_uses_published_checksums(config, s3_env, registry):
             Body=data,
             ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
         )
-    req = IntakeRequest(model_name="t-s3", source_kind="s3", location="s3://vendor/drop/v1")
-    src = intake.open_source(req, config)
+    key = Credentials(
+        login=vendor.creds["AIRLOCK_NODE_ACCESS_KEY_ID"],  # the vendor's read-only key
+        secret=vendor.creds["AIRLOCK_NODE_SECRET_ACCESS_KEY"],
+        endpoint=vendor.endpoint,
+    )
+    req = IntakeRequest(model_name="t-s3", source_kind="s3", location="s3://vendor/drop/v1", connection="acme_s3")
+    before = _keys(registry)
+    with pytest.raises(InvalidRequest, match="needs its own connection"):
+        intake.ingest(req, config, registry)  # no credentials given: the registry's are not used instead
+    with pytest.raises(AccessDenied):
+        intake.ingest(req, config, registry, Credentials("AKWRONG", "wrong", vendor.endpoint))
+    ours = Credentials(s3_env.creds["AWS_ACCESS_KEY_ID"], s3_env.creds["AWS_SECRET_ACCESS_KEY"], s3_env.endpoint)
+    with pytest.raises(InvalidRequest, match="is the registry itself"):
+        intake.ingest(req.model_copy(update={"location": f"s3://{registry.bucket}/manifests"}), config, registry, ours)
+    assert _keys(registry) == before
+    src = intake.open_source(req, config, key)
     listed = {f.path: f.sha256 for f in src.list_files()}
     assert listed["model.safetensors"] == hashlib.sha256(files["model.safetensors"]).hexdigest()
-    rep = intake.ingest(req, config, registry)
+    rep = intake.ingest(req, config, registry, key)
     assert rep.created and {f.path for f in rep.manifest.files} == set(files)
+    assert key.secret not in repr(key)
 
 
 def test_verify_and_materialize_catch_a_corrupted_blob(config, s3_env, registry, factory, tmp_path):

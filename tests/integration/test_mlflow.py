@@ -40,11 +40,11 @@ def _call(url: str, method: str, endpoint: str, body: dict, user: str | None = N
     return http_request(creds, endpoint, method, max_retries=0, **kw).status_code
 
 
-def test_anonymous_calls_are_refused_and_reviewers_only_read(mlflow_url, s3):
+def test_anonymous_calls_are_refused_and_reviewers_only_read(mlflow_url, s3, config):
     """MLflow's auth app: 401 without credentials, 403 for a reviewer's writes, the pipeline writes."""
     from mlflow import MlflowClient
 
-    from airlock_dev.stack.secrets import MLFLOW_REVIEWER
+    from airlock.tracking.users import REVIEWER as MLFLOW_REVIEWER
 
     c = MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url)  # the pipeline
     c.create_registered_model("auth-model")
@@ -76,3 +76,7 @@ def test_anonymous_calls_are_refused_and_reviewers_only_read(mlflow_url, s3):
     assert c.get_registered_model("auth-model").aliases == {}
     c.set_registered_model_alias("auth-model", "champion", mv.version)  # the pipeline may
     assert c.get_model_version_by_alias("auth-model", "champion").version == mv.version
+    # the auth app answers 403, not 404, for an alias of a model that does not exist
+    from airlock.tracking import versions
+
+    assert versions.champion(config, "auth-never-registered") is None

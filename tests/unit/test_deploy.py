@@ -284,3 +284,49 @@ def test_pipeline_metric_list_matches_what_the_code_pushes():
 
     pushed = {f"{n}_total" for n in COUNTERS} | set(GAUGES)
     assert pushed == PIPELINE_METRICS
+
+
+def test_compose_keeps_the_side_doors_shut(tmp_path):
+    """docker.sock only where Docker is driven, loopback-only ports, the store's and MLflow's auth,
+    and no usage statistics from any service."""
+    compose = _compose_workdir(tmp_path, (REPO / "docker-compose.yml").read_text())
+    r = _run(_compose_bin(), "--project-directory", str(tmp_path), "-f", str(compose), "config", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+
+    def mounts(name: str) -> set[str]:
+        return {v["target"] for v in services[name].get("volumes", [])}
+
+    assert {n for n in services if "/var/run/docker.sock" in mounts(n)} == {"airflow-scheduler"}
+    for name, svc in services.items():
+        for port in svc.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+    sw = services["seaweedfs"]["command"]
+    assert "-filer.disableHttp" in sw and "-master.telemetry=false" in sw
+    assert {"/etc/seaweedfs/security.toml", "/etc/seaweedfs/certs"} <= mounts("seaweedfs")
+    ml = services["mlflow"]
+    assert ml["command"][ml["command"].index("--app-name") + 1] == "basic-auth"
+    assert {"MLFLOW_AUTH_CONFIG_PATH", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(
+        ml["environment"]
+    )
+    ini = (REPO / "deploy" / "mlflow" / "basic_auth.ini").read_text()
+    assert "default_permission = READ" in ini and "/var/lib/mlflow/" in ini
+    airflow = [n for n in services if n.startswith("airflow-")]
+    for name in airflow:
+        env = services[name]["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == "airlock-pipeline" and env["DO_NOT_TRACK"] == "1", name
+        assert "/etc/airlock/keys/signing.pub" in mounts(name), name
+    telemetry = {
+        "mlflow": {"MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "1"},
+        "vllm-node1": {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"},
+        "vllm-node2": {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"},
+        "grafana": {"GF_ANALYTICS_REPORTING_ENABLED": "false", "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"},
+    }
+    for name, want in telemetry.items():
+        assert want.items() <= services[name]["environment"].items(), name
+    for node in ("vllm-node1", "vllm-node2"):
+        assert services[node]["user"] == "50000:0", node  # the Airflow image's user, not root
+    # the images built here drop root
+    for dockerfile, user in (("Dockerfile", "airflow"), ("deploy/mlflow.Dockerfile", "mlflow")):
+        users = re.findall(r"^USER (\S+)", (REPO / dockerfile).read_text(), re.M)
+        assert users[-1] == user, dockerfile

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from airlock.manifest import FileEntry
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the Airflow connection an intake request names holds for its source.
+
+    Why a type of its own: a source reads with its upstream's credentials,
+    never with the registry's (a vendor bucket is another endpoint and another
+    identity). The hub reads ``secret`` as its token; S3 reads ``login`` and
+    ``secret`` as an access key pair, at ``endpoint``. Never logged, never in
+    XCom (``secret`` is left out of the repr).
+    """
+
+    login: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    endpoint: str | None = None
+    region: str | None = None
 
 
 class SourceRequest(Protocol):
@@ -77,6 +95,6 @@ class SourceType(Protocol):
         """Raise ``ValueError`` naming what is wrong with the request's location or revision."""
         ...
 
-    def from_request(self, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> Source:
-        """Open the upstream a validated request names (``token``: a credential, if any)."""
+    def from_request(self, req: SourceRequest, cfg: AirlockConfig, creds: Credentials | None) -> Source:
+        """Open the upstream a validated request names, with its connection's credentials if any."""
         ...

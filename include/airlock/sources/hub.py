@@ -18,7 +18,7 @@ from airlock.manifest import FileEntry
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
-    from airlock.sources.base import SourceRequest
+    from airlock.sources.base import Credentials, SourceRequest
 
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
@@ -47,11 +47,12 @@ class HubSource:
         check_revision(revision)
 
     @classmethod
-    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> HubSource:
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, creds: Credentials | None) -> HubSource:
         return cls(
             req.location,
             req.revision,
-            token=token,
+            token=creds.secret if creds else None,
+            endpoint=creds.endpoint if creds else None,
             allow_patterns=req.allow_patterns,
             ignore_patterns=req.ignore_patterns,
         )

@@ -21,7 +21,7 @@ from airlock.manifest import FileEntry
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
-    from airlock.sources.base import SourceRequest
+    from airlock.sources.base import Credentials, SourceRequest
 
 IGNORED_DIRS = {".git", ".cache", "__pycache__"}
 
@@ -39,7 +39,7 @@ class LocalSource:
             raise InvalidRequest(f"local location {location!r} must be an absolute path")
 
     @classmethod
-    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> LocalSource:
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, creds: Credentials | None) -> LocalSource:
         return cls(req.location, HashCache(cfg.state_dir / "hash-cache.sqlite"))
 
     def __init__(self, root: str | Path, hash_cache: HashCache | None = None) -> None:

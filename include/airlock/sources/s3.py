@@ -17,7 +17,7 @@ from airlock.store import s3_client, s3_errors
 
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
-    from airlock.sources.base import SourceRequest
+    from airlock.sources.base import Credentials, SourceRequest
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -30,7 +30,11 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class S3Source:
-    """Objects under an ``s3://bucket/prefix``, read with the pipeline's S3 credentials."""
+    """Objects under an ``s3://bucket/prefix`` at the vendor's endpoint, read with the vendor's credentials.
+
+    Why its own connection: the registry's identity may write the registry;
+    a source is somebody else's store, reached with a read key they gave.
+    """
 
     kind = "s3"
 
@@ -39,8 +43,20 @@ class S3Source:
         parse_s3_uri(location)
 
     @classmethod
-    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, token: str | None) -> S3Source:
-        return cls(req.location, s3_client(cfg.registry.endpoint_url, cfg.registry.region))
+    def from_request(cls, req: SourceRequest, cfg: AirlockConfig, creds: Credentials | None) -> S3Source:
+        if creds is None or not (creds.endpoint and creds.login and creds.secret):
+            raise InvalidRequest(
+                f"S3 location {req.location!r} needs its own connection (the request's `connection`): an"
+                " Airflow connection with the vendor's access key as login, its secret as password and"
+                " endpoint_url in extra; the registry's credentials are never used to read a source"
+            )
+        bucket, _ = parse_s3_uri(req.location)
+        if creds.endpoint.rstrip("/") == cfg.registry.endpoint_url.rstrip("/") and bucket == cfg.registry.bucket:
+            raise InvalidRequest(f"S3 location {req.location!r} is the registry itself, not a source")
+        return cls(
+            req.location,
+            s3_client(creds.endpoint, creds.region or "us-east-1", access_key=creds.login, secret_key=creds.secret),
+        )
 
     def __init__(self, uri: str, client: Any) -> None:
         self.uri = uri

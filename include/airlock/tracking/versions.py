@@ -48,9 +48,19 @@ class ModelVersions:
 
     def by_alias(self, alias: str) -> VersionInfo | None:
         with mlflow_errors(f"alias {alias!r} of {self.model}"):
+            c = client(self.cfg)
             try:
-                return VersionInfo.of(client(self.cfg).get_model_version_by_alias(self.model, alias))
+                return VersionInfo.of(c.get_model_version_by_alias(self.model, alias))
             except Exception as exc:  # noqa: BLE001 - classify: a missing alias/model is None
+                if str(getattr(exc, "error_code", "")) == "PERMISSION_DENIED":
+                    # MLflow's auth app answers 403, not 404, for an alias of a model that does
+                    # not exist (it finds no permission to check): tell the two apart.
+                    try:
+                        c.get_registered_model(self.model)
+                    except Exception as inner:  # noqa: BLE001
+                        _none_if_missing(inner)
+                        return None
+                    raise
                 _none_if_missing(exc)
                 return None
 

@@ -20,10 +20,10 @@ from airlock.config import load_config
 from airlock.errors import AirlockError, ConfigError
 from airlock.nodes.process import ProcessNode
 from airlock.nodes.supervisor import PRIVATE_UMASK
+from airlock.tracking import users
 from airlock_dev.config import load_stack_config
 from airlock_dev.factory import tasks
 from airlock_dev.stack import secrets as stack_secrets
-from airlock_dev.stack.secrets import MLFLOW_REVIEWER
 from airlock_dev.stack.services import LocalStack, mlflow_users
 
 
@@ -86,7 +86,7 @@ def up(stack: LocalStack) -> int:
         hp.start()
         ml.wait_healthy(timeout)
         mlflow_users(stack.mlflow_url, stack.creds)
-        say(f"  mlflow      {stack.mlflow_url} (sign in as {MLFLOW_REVIEWER} to read; passwords in {p.secrets})")
+        say(f"  mlflow      {stack.mlflow_url} (sign in as {users.REVIEWER} to read; passwords in {p.secrets})")
         for proc in af:
             proc.wait_healthy(timeout)
         say(f"  airflow     {stack.airflow_url}")
@@ -182,8 +182,12 @@ def _safe(fn) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="airlock-stack", description=__doc__)
-    ap.add_argument("command", choices=["up", "down", "status", "env"])
+    ap.add_argument("command", choices=["up", "down", "status", "env", "compose-secrets"])
     args = ap.parse_args(argv)
+    if args.command == "compose-secrets":  # docker-compose.yml's deploy/secrets (docs/gpu-server.md)
+        for f in stack_secrets.compose_secrets(load_config().root / "deploy" / "secrets"):
+            say(f"  {f} ({oct(f.stat().st_mode & 0o777)})")
+        return 0
     try:
         stack = LocalStack(load_config(), load_stack_config())
     except ConfigError as exc:

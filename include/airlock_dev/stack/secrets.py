@@ -23,7 +23,6 @@ KEYS = (
     "MLFLOW_REVIEWER_PASSWORD",
     "MLFLOW_FLASK_SERVER_SECRET_KEY",
 )
-MLFLOW_ADMIN, MLFLOW_PIPELINE, MLFLOW_REVIEWER = "admin", "airlock-pipeline", "reviewer"
 
 
 def load_or_create(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -96,7 +95,7 @@ def signing_keys(folder: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def store_security(folder: Path) -> Path:
+def store_security(folder: Path, seen_as: Path | None = None) -> Path:
     """SeaweedFS's ``security.toml`` and its key material, created once; returns the folder.
 
     Why: S3 is the only port that checks credentials by itself. The filer's
@@ -105,6 +104,7 @@ def store_security(folder: Path) -> Path:
     volume reads and writes need a JWT that only the store's own components
     hold, and every gRPC port requires a client certificate from the store's
     own CA (mutual TLS). The filer's HTTP API is switched off by ``-disableHttp``.
+    ``seen_as`` is where the store will see ``folder`` (a container's mount point).
     """
     toml = folder / "security.toml"
     if toml.exists():
@@ -123,10 +123,11 @@ def store_security(folder: Path) -> Path:
         "[jwt.signing.read]",
         f'key = "{secrets.token_urlsafe(32)}"',
         "[grpc]",
-        f'ca = "{folder / "ca.crt"}"',
+        f'ca = "{(seen_as or folder) / "ca.crt"}"',
     ]
     for component in ("master", "volume", "filer", "s3", "admin", "worker", "client"):
-        lines += [f"[grpc.{component}]", f'cert = "{folder / "store.crt"}"', f'key = "{folder / "store.key"}"']
+        cert, key = (seen_as or folder) / "store.crt", (seen_as or folder) / "store.key"
+        lines += [f"[grpc.{component}]", f'cert = "{cert}"', f'key = "{key}"']
     fd = os.open(toml, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -184,3 +185,15 @@ def _store_certificates() -> tuple[bytes, bytes, bytes]:
         cert.public_bytes(pem),
         key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
+
+
+def compose_secrets(folder: Path) -> list[Path]:
+    """What docker-compose.yml mounts from ``deploy/secrets``: the store's security and the signing keys.
+
+    Created once, never overwritten. ``signing.pem`` goes into the Airflow
+    connection ``airlock_signing`` (docs/security.md), then off this disk.
+    """
+    signing = signing_keys(folder)
+    # 0600/0700 like every secret: the upstream SeaweedFS image runs as root, which reads them.
+    store = store_security(folder / "seaweedfs", seen_as=Path("/etc/seaweedfs/certs"))
+    return [*signing, *sorted(store.iterdir())]

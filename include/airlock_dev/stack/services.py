@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from airlock.config import AirlockConfig
 from airlock.nodes.balancer import Backend, Balancer, render_config
 from airlock.nodes.process import ProcessNode, http_ok
 from airlock.nodes.supervisor import ManagedProcess
+from airlock.tracking import users
 from airlock_dev.config import SeaweedConfig, StackConfig
 from airlock_dev.stack import secrets as stack_secrets
 
@@ -112,7 +113,7 @@ def mlflow_server(
             "[mlflow]\n"
             "default_permission = READ\n"
             f"database_uri = sqlite:///{data_dir / 'basic_auth.db'}\n"
-            f"admin_username = {stack_secrets.MLFLOW_ADMIN}\n"
+            f"admin_username = {users.ADMIN}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         )
     argv = [
@@ -149,39 +150,12 @@ def mlflow_server(
 
 
 def mlflow_users(url: str, creds: dict[str, str]) -> None:
-    """Create (or reset the passwords of) the pipeline's and the reviewer's MLflow users, as the admin."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.server import get_app_client
-
-    with _environ(
-        MLFLOW_TRACKING_USERNAME=stack_secrets.MLFLOW_ADMIN, MLFLOW_TRACKING_PASSWORD=creds["MLFLOW_ADMIN_PASSWORD"]
-    ):
-        auth = get_app_client("basic-auth", tracking_uri=url)
-        for user, key in (
-            (stack_secrets.MLFLOW_PIPELINE, "MLFLOW_PIPELINE_PASSWORD"),
-            (stack_secrets.MLFLOW_REVIEWER, "MLFLOW_REVIEWER_PASSWORD"),
-        ):
-            try:
-                auth.get_user(user)
-            except MlflowException:
-                auth.create_user(user, creds[key])
-            else:
-                auth.update_user_password(user, creds[key])
-
-
-@contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """MLflow's clients take credentials from the environment only: set them for a block."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """The pipeline's and the reviewer's MLflow accounts, created (or reset) as the admin."""
+    users.ensure_users(
+        url,
+        creds["MLFLOW_ADMIN_PASSWORD"],
+        {users.PIPELINE: creds["MLFLOW_PIPELINE_PASSWORD"], users.REVIEWER: creds["MLFLOW_REVIEWER_PASSWORD"]},
+    )
 
 
 def airflow_env(home: Path, port: int, db: str, parallelism: int, repo: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -205,6 +179,9 @@ def airflow_env(home: Path, port: int, db: str, parallelism: int, repo: Path, ex
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        # task logs: Airflow chmods them 0664/0775 by default, whatever the umask
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
+        "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
         "PYTHONPATH": os.pathsep.join([str(repo / "include"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         "NO_PROXY": "*",
         **extra,
@@ -395,7 +372,7 @@ class LocalStack:
             "AIRLOCK__REGISTRY__ENDPOINT_URL": self.s3_url,
             "AIRLOCK__MLFLOW__TRACKING_URI": self.mlflow_url,
             "MLFLOW_TRACKING_URI": self.mlflow_url,
-            "MLFLOW_TRACKING_USERNAME": stack_secrets.MLFLOW_PIPELINE,
+            "MLFLOW_TRACKING_USERNAME": users.PIPELINE,
             "MLFLOW_TRACKING_PASSWORD": self.creds["MLFLOW_PIPELINE_PASSWORD"],
             "AWS_ACCESS_KEY_ID": self.creds["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": self.creds["AWS_SECRET_ACCESS_KEY"],
