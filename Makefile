@@ -4,7 +4,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/include
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup setup-test up down status demo lint test test-unit test-dags test-integration test-e2e bench clean
+.PHONY: setup setup-test up down status demo lint test test-unit test-dags test-integration test-e2e test-compose bench clean
 
 setup:            ## install what `make demo` needs (idempotent; concurrent; progress every 15 s)
 	@scripts/setup.sh
@@ -43,6 +43,10 @@ test-integration: setup-test
 
 test-e2e: setup-test
 	@$(PYTEST) -m e2e tests
+
+test-compose: setup-test  ## docker-compose.yml on a real Docker engine (root; ~5 min cold); not in `make test`
+	@scripts/compose-engine.sh start && scripts/compose-engine.sh images \
+	  && $(PYTEST) -m compose tests/compose; status=$$?; scripts/compose-engine.sh stop; exit $$status
 
 clean: down       ## remove the local stack's state (data, logs, secrets)
 	rm -rf .airlock

@@ -302,7 +302,7 @@ def test_compose_keeps_the_side_doors_shut(tmp_path):
         for port in svc.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
     sw = services["seaweedfs"]["command"]
-    assert "-filer.disableHttp" in sw and "-master.telemetry=false" in sw
+    assert {"-disableHttp", "-filer.disableHttp", "-master.telemetry=false"} <= set(sw)
     assert {"/etc/seaweedfs/security.toml", "/etc/seaweedfs/certs"} <= mounts("seaweedfs")
     ml = services["mlflow"]
     assert ml["command"][ml["command"].index("--app-name") + 1] == "basic-auth"
