@@ -32,16 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 from airlock import signing  # noqa: E402
-from airlock.hashing import CHUNK, HashingReader  # noqa: E402
+from airlock.hashing import CHUNK, HashingReader, sha256_file  # noqa: E402
 from airlock.manifest import MANIFEST_FILE, FileEntry, Manifest  # noqa: E402
-
-
-def sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_file(p: Path, sha: str, size: int) -> None:
