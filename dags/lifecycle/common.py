@@ -106,12 +106,25 @@ def form(model: type, *, event: type | None = None) -> Any:
     dag_id = ctx["dag"].dag_id
     conf = dict(ctx["dag_run"].conf or {}) if ctx.get("dag_run") is not None else {}
     req = parse(model, {**dict(ctx["params"]), **conf}, f"{dag_id} request")
-    if event is not None:
-        for evs in (ctx.get("triggering_asset_events") or {}).values():
-            if evs:
-                extra = parse(event, dict(evs[-1].extra), f"{dag_id} triggering asset event")
-                req = req.model_copy(update={k: getattr(extra, k) for k in ("model", "digest")})
+    extras = triggering_extras() if event is not None else []
+    if extras:
+        extra = parse(event, extras[-1], f"{dag_id} triggering asset event")
+        req = req.model_copy(update={k: getattr(extra, k) for k in ("model", "digest")})
     return req
+
+
+# Keys Airflow itself adds to an event's extra: an event made in the UI ("Create Asset Event") or
+# through the REST API carries ``from_rest_api``. They are Airflow's, not the event's payload.
+AIRFLOW_EXTRA_KEYS = frozenset({"from_rest_api"})
+
+
+def triggering_extras() -> list[dict[str, Any]]:
+    """The extra of every Asset event that triggered this run, oldest first, without Airflow's own keys."""
+    from airflow.sdk import get_current_context
+
+    events = (get_current_context().get("triggering_asset_events") or {}).values()
+    found = sorted((ev for evs in events for ev in evs), key=lambda ev: ev.timestamp)
+    return [{k: v for k, v in dict(ev.extra).items() if k not in AIRFLOW_EXTRA_KEYS} for ev in found]
 
 
 def signing_key() -> bytes:

@@ -1,8 +1,10 @@
 """
 ### model_evaluate: accuracy and serving performance, judged against the champion
 
-Runs when `model_intake` emits `airlock_candidate`, or by hand (Params: model,
-digest — empty means the newest version — and suite).
+Runs when `model_intake` emits `airlock_candidate` (or someone creates one in
+the UI with the same extra: model, digest, manifest_uri, revision,
+mlflow_run_id), or by hand (Params: model, digest — empty means the newest
+version — and suite).
 
 1. **stage** — materialises the version onto the staging node, checking every
    sha256 *before* anything is served (a corrupted blob stops here).

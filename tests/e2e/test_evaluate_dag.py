@@ -88,6 +88,25 @@ def test_corrupted_blob_is_refused_before_serving(airflow, config, registry, fac
     assert not _staging_running(config)
 
 
+def test_a_candidate_event_made_in_the_ui_is_taken(airflow):
+    """The UI's "Create Asset Event" (REST API) adds ``from_rest_api`` to the extra: the run still
+    takes the event's model and digest, and refuses nothing but what the payload gets wrong."""
+    airflow.wait_dag("model_evaluate")
+    before = airflow.run_ids("model_evaluate")
+    digest = "d" * 64  # no such version: the run fails at stage, naming what the event asked for
+    extra = {"model": "e2e-ui", "digest": digest, "manifest_uri": "s3://x/y", "revision": "r", "mlflow_run_id": "0"}
+    airflow.asset_event("airlock_candidate", extra)
+    run = airflow.wait_new_run("model_evaluate", before, timeout=300)
+    assert airflow.wait_run("model_evaluate", run, timeout=600) == "failed"
+    assert f"no version {digest} of model 'e2e-ui'" in _task_log(airflow, run, "stage")
+
+    airflow.asset_event("airlock_candidate", {**extra, "surprise": 1})
+    bad = airflow.wait_new_run("model_evaluate", before | {run}, timeout=300)
+    assert airflow.wait_run("model_evaluate", bad, timeout=600) == "failed"
+    log = _task_log(airflow, bad, "stage")
+    assert "model_evaluate triggering asset event: surprise" in log and "from_rest_api" not in log
+
+
 def test_candidate_that_cannot_start_fails_with_its_log_tail(airflow, config, registry, factory):
     m = ingest_local(config, registry, "e2e-broken", factory("broken")).manifest
     state, tasks = _evaluate(airflow, "e2e-broken", m.digest)

@@ -67,6 +67,12 @@ class AirflowClient:
         out = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
         return out["dag_run_id"]
 
+    def asset_event(self, asset_name: str, extra: dict[str, Any]) -> None:
+        """Create an event of the Asset named ``asset_name``, as the UI's "Create Asset Event" does."""
+        found = self._call("GET", f"/api/v2/assets?name_pattern={asset_name}")["assets"]
+        asset = next(a for a in found if a["name"] == asset_name)
+        self._call("POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": extra})
+
     def run_ids(self, dag_id: str) -> set[str]:
         out = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")
         return {r["dag_run_id"] for r in out["dag_runs"]}
