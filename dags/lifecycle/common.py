@@ -156,7 +156,7 @@ def source_credentials(req: IntakeRequest) -> Credentials | None:
 
 
 def _connection(conn_id: str, required: bool) -> Credentials | None:
-    """login/password, and ``endpoint_url`` / ``region_name`` from extra (else host). Never logged."""
+    """login/password, and ``endpoint_url`` / ``region_name`` from extra. Never logged."""
     from airflow.sdk import Connection
 
     from airlock.errors import InvalidRequest
@@ -172,7 +172,7 @@ def _connection(conn_id: str, required: bool) -> Credentials | None:
     return Credentials(
         login=c.login or None,
         secret=c.password or None,
-        endpoint=extra.get("endpoint_url") or c.host or None,
+        endpoint=extra.get("endpoint_url") or None,
         region=extra.get("region_name"),
     )
 
