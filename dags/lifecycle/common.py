@@ -94,10 +94,10 @@ def cfg() -> AirlockConfig:
     return load_config()
 
 
-def form(model: type, *, event: type | None = None) -> Any:
+def form(model: type) -> Any:
     """This run's request: the trigger conf / Params validated as ``model`` (an unknown
-    or missing key fails naming it), updated from the newest triggering Asset event's
-    extra, validated as ``event``."""
+    or missing key fails naming it). The dispatchers trigger the lifecycle DAGs with a
+    conf of the event's model and digest (:mod:`airlock.dispatch`)."""
     from airflow.sdk import get_current_context
 
     from airlock.payloads import parse
@@ -105,26 +105,7 @@ def form(model: type, *, event: type | None = None) -> Any:
     ctx = get_current_context()
     dag_id = ctx["dag"].dag_id
     conf = dict(ctx["dag_run"].conf or {}) if ctx.get("dag_run") is not None else {}
-    req = parse(model, {**dict(ctx["params"]), **conf}, f"{dag_id} request")
-    extras = triggering_extras() if event is not None else []
-    if extras:
-        extra = parse(event, extras[-1], f"{dag_id} triggering asset event")
-        req = req.model_copy(update={k: getattr(extra, k) for k in ("model", "digest")})
-    return req
-
-
-# Keys Airflow itself adds to an event's extra: an event made in the UI ("Create Asset Event") or
-# through the REST API carries ``from_rest_api``. They are Airflow's, not the event's payload.
-AIRFLOW_EXTRA_KEYS = frozenset({"from_rest_api"})
-
-
-def triggering_extras() -> list[dict[str, Any]]:
-    """The extra of every Asset event that triggered this run, oldest first, without Airflow's own keys."""
-    from airflow.sdk import get_current_context
-
-    events = (get_current_context().get("triggering_asset_events") or {}).values()
-    found = sorted((ev for evs in events for ev in evs), key=lambda ev: ev.timestamp)
-    return [{k: v for k, v in dict(ev.extra).items() if k not in AIRFLOW_EXTRA_KEYS} for ev in found]
+    return parse(model, {**dict(ctx["params"]), **conf}, f"{dag_id} request")
 
 
 def signing_key() -> bytes:

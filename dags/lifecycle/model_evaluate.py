@@ -1,17 +1,26 @@
 """
 ### model_evaluate: accuracy and serving performance, judged against the champion
 
-Runs when `model_intake` emits `airlock_candidate` (or someone creates one in
-the UI with the same extra: model, digest, manifest_uri, revision,
-mlflow_run_id), or by hand (Params: model, digest — empty means the newest
-version — and suite).
+Runs once per `airlock_candidate` event (emitted by `model_intake`, or made
+in the UI with the extra model, digest, manifest_uri, revision,
+mlflow_run_id): `candidate_dispatch` reads every event and triggers this DAG
+with run id `candidate__<model>__<digest>` and the event's model and digest as
+conf, so each version is evaluated once and no event is dropped; the runs
+queue here, one at a time. Or by hand (Params: model, digest — empty means the
+newest version — suite, and policy overrides for this run).
+
+Each model is judged by its own policy (`models.<name>` in airlock.yaml: suite,
+floors, minimum effect, SLOs; absent keys take the global defaults); the
+`policy` Param overrides it for one run, and the MLflow run records both.
 
 1. **stage** — materialises the version onto the staging node, checking every
    sha256 *before* anything is served (a corrupted blob stops here).
 2. **serve** — starts the staging vLLM node and waits for `/health`; a node that
    cannot start fails with the tail of its log.
-3. **accuracy** — lm-eval against the node (`local-completions`); per task the
-   metric, its stderr and per-sample scores (no text is logged).
+3. **accuracy** — lm-eval against the node: log-likelihood tasks through
+   `/v1/completions`, the suite's chat tasks through `/v1/chat/completions` with
+   the model's chat template (its sha256 is recorded); per task the metric, its
+   stderr and per-sample scores (no text is logged).
 4. **performance** — vLLM's serve benchmark swept over the configured
    concurrencies: throughput, TTFT/TPOT/ITL/E2E (mean, p50, p99), goodput.
 5. **record** — one MLflow run per candidate with params, metrics, raw results.
@@ -38,7 +47,6 @@ from airflow.sdk import Param, dag, task
 
 from airlock.payloads import (
     AccuracyResult,
-    Candidate,
     EvaluationRequest,
     EvaluationRun,
     EvaluationTarget,
@@ -46,14 +54,14 @@ from airlock.payloads import (
     StagedCandidate,
     VerdictEvent,
 )
-from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg, default_args, form, signing_key, step
+from lifecycle.common import VERDICT, airflow_run_url, cfg, default_args, form, signing_key, step
 
 
 @dag(
     dag_id="model_evaluate",
-    schedule=[CANDIDATE],
+    schedule=None,  # triggered per airlock_candidate event by candidate_dispatch (dags/lifecycle/dispatch.py)
     catchup=False,
-    max_active_runs=1,  # one staging node
+    max_active_runs=1,  # one staging node: the dispatched runs queue
     tags=["airlock", "evaluate"],
     doc_md=__doc__,
     default_args=default_args(),
@@ -65,7 +73,14 @@ from lifecycle.common import CANDIDATE, VERDICT, airflow_run_url, cfg, default_a
             pattern=r"^([0-9a-f]{64})?$",
             description="Manifest digest; empty: the newest version of the model.",
         ),
-        "suite": Param("", type="string", description="Suite from airlock.yaml; empty: the default suite."),
+        "suite": Param("", type="string", description="Suite from airlock.yaml; empty: the model's (models.<name>)."),
+        "policy": Param(
+            {},
+            type="object",
+            description="Overrides of the model's policy for this run, e.g. "
+            '{"verdict": {"floors": {"arc_easy": 0.4}, "min_effect": 0.05}, "slo_ttft_ms": 500}. '
+            "Recorded in the MLflow run.",
+        ),
     },
 )
 def model_evaluate():
@@ -74,7 +89,7 @@ def model_evaluate():
     @task(retries=0)
     @step
     def stage() -> StagedCandidate:
-        target: EvaluationTarget = gate.resolve_target(cfg(), form(EvaluationRequest, event=Candidate))
+        target: EvaluationTarget = gate.resolve_target(cfg(), form(EvaluationRequest))
         return gate.stage(cfg(), target)
 
     @task(retries=0)

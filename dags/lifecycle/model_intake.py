@@ -14,7 +14,9 @@ Fetches one **pinned** revision of a model into Airlock's private S3 registry.
 3. **verify** — checks every blob against the manifest (stored checksums, or a
    full re-hash with `full_verify`).
 4. **record** — logs the intake to MLflow and emits the `airlock_candidate`
-   Asset (extra: model, digest, manifest URI) that schedules evaluation.
+   Asset (extra: model, digest, manifest URI, revision, MLflow run id);
+   `candidate_dispatch` turns each such event into one `model_evaluate` run
+   (`candidate__<model>__<digest>`: a version already evaluated is not again).
 
 Sources: `hub` (repo id; `HF_ENDPOINT` for a mirror; token from the
 `hf_hub` connection or `HF_TOKEN`), `s3` (an `s3://bucket/prefix` in the

@@ -1,9 +1,12 @@
 """
 ### model_promote: roll a passing version onto the serving fleet
 
-Scheduled by the `airlock_verdict` Asset (a pass from `model_evaluate`)
-unless `promotion.auto_promote` is false, and triggerable by hand for a given
-model and digest (the version must carry a `pass` verdict).
+Runs once per passing `airlock_verdict` event (a pass from `model_evaluate`)
+unless `promotion.auto_promote` is false: `verdict_dispatch` reads every event
+and triggers this DAG with run id `verdict__<model>__<digest>` and the
+verdict's model and digest as conf, so each pass is considered once and none
+is dropped; the runs queue here, one at a time. Triggerable by hand for a
+given model and digest (the version must carry a `pass` verdict).
 
 1. **resolve** — the model version to promote and the current champion.
 2. **approval** — a Human-in-the-loop *Approve / Reject* step when the policy
@@ -30,15 +33,15 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, task
 
-from airlock.payloads import Finalized, PromotionRequest, RolloutPlan, RolloutResult, VerdictEvent
-from lifecycle.common import VERDICT, cfg, default_args, form, step
+from airlock.payloads import Finalized, PromotionRequest, RolloutPlan, RolloutResult
+from lifecycle.common import cfg, default_args, form, step
 
 
 @dag(
     dag_id="model_promote",
-    schedule=[VERDICT] if cfg().promotion.auto_promote else None,
+    schedule=None,  # triggered per passed airlock_verdict event by verdict_dispatch (dags/lifecycle/dispatch.py)
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=1,  # one rollout at a time: the dispatched runs queue
     tags=["airlock", "promote"],
     doc_md=__doc__,
     default_args=default_args(timeout=timedelta(hours=6)),  # a rollout restarts every node in turn
@@ -48,7 +51,7 @@ from lifecycle.common import VERDICT, cfg, default_args, form, step
             "",
             type="string",
             pattern=r"^([0-9a-f]{64})?$",
-            description="Digest of a version with a pass verdict (filled by the Asset when scheduled).",
+            description="Digest of a version with a pass verdict (given by verdict_dispatch when dispatched).",
         ),
         "require_approval": Param(False, type="boolean", description="Ask a human before touching the fleet."),
     },
@@ -59,7 +62,7 @@ def model_promote():
     @task
     @step
     def resolve() -> RolloutPlan:
-        return promotion.resolve_promotion(cfg(), form(PromotionRequest, event=VerdictEvent))
+        return promotion.resolve_promotion(cfg(), form(PromotionRequest))
 
     @task.branch
     @step

@@ -16,8 +16,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from airlock.config_gates import (
+    BenchmarkConfig,
+    ModelPolicy,
+    Policy,
+    SuiteConfig,
+    VerdictConfig,
+    _Model,
+)
 from airlock.errors import ConfigError
 
 ENV_PREFIX = "AIRLOCK__"
@@ -25,11 +33,18 @@ CONFIG_ENV = "AIRLOCK_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "airlock.yaml"
 
-__all__ = ["AirlockConfig", "ConfigError", "load_config", "load_model"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "AirlockConfig",
+    "BenchmarkConfig",
+    "ConfigError",
+    "EvaluationConfig",
+    "ModelPolicy",
+    "Policy",
+    "SuiteConfig",
+    "VerdictConfig",
+    "load_config",
+    "load_model",
+]
 
 
 class RegistryConfig(_Model):
@@ -67,7 +82,7 @@ class ServingConfig(_Model):
 
     python: Path = Path(".venv-serve/bin/python")
     served_model_name: str = "airlock"
-    max_model_len: int = Field(512, ge=16)
+    max_model_len: int | None = Field(None, ge=16, description="null: the model's own context length")
     dtype: str = "float32"
     kv_cache_gib: int = Field(1, ge=1)
     extra_args: list[str] = ["--enforce-eager"]
@@ -136,17 +151,6 @@ class SigningConfig(_Model):
     publisher_signature: str = Field("model.sig", description="the signature file a publisher ships in its repo")
 
 
-class SuiteConfig(_Model):
-    """One accuracy suite: lm-eval task names, judged per task on one metric."""
-
-    tasks: list[str] = Field(min_length=1)
-    include_paths: list[Path] = Field(default_factory=list, description="folders of private task YAMLs")
-    metrics: dict[str, str] = Field(default_factory=dict, description="task -> metric key (default: first)")
-    expected_samples: dict[str, int] = Field(default_factory=dict, description="task -> sample count (GX gate)")
-    num_fewshot: int | None = None
-    limit: int | None = Field(None, ge=1)
-
-
 class EvaluationConfig(_Model):
     """The accuracy gate. Suites are the operator's: lm-eval task names, with
     folders of private task YAMLs where needed (no suite ships in the product)."""
@@ -154,8 +158,11 @@ class EvaluationConfig(_Model):
     default_suite: str = "private"
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)
     staging: NodeConfig = NodeConfig(name="staging", port=8120)
-    num_concurrent: int = Field(4, ge=1, le=64)
-    chat: bool = Field(False, description="use local-chat-completions instead of local-completions")
+    num_concurrent: int = Field(4, ge=1, le=64, description="lm-eval requests in flight")
+    batch_size: int = Field(8, ge=1, le=256, description="prompts per completions request (log-likelihood tasks)")
+    datasets_endpoint: str | None = Field(
+        None, description="hub mirror lm-eval reads task datasets from; null: the local datasets cache only"
+    )
 
     @model_validator(mode="after")
     def _default_is_configured(self) -> EvaluationConfig:
@@ -164,32 +171,6 @@ class EvaluationConfig(_Model):
                 f"default_suite {self.default_suite!r} is not among the suites ({', '.join(sorted(self.suites))})"
             )
         return self
-
-
-class BenchmarkConfig(_Model):
-    """vLLM's serve benchmark, run once per sweep point against the node."""
-
-    concurrencies: list[int] = Field(default_factory=lambda: [1, 4, 16], min_length=1)
-    num_prompts: int = Field(50, ge=1)
-    input_len: int = Field(64, ge=1)
-    output_len: int = Field(32, ge=1)
-    slo_ttft_ms: float = Field(1000, gt=0)
-    slo_tpot_ms: float = Field(200, gt=0)
-    timeout_s: float = Field(600, gt=0)
-    repeats: int = Field(1, ge=1, le=9, description="runs per sweep point; each figure is their median")
-
-
-class VerdictConfig(_Model):
-    """How a candidate is judged against the champion (or the floors)."""
-
-    min_effect: float = Field(0.25, gt=0, le=1, description="smallest true accuracy drop the gate must catch")
-    tolerance_fraction: float = Field(0.5, gt=0, le=1, description="an observed drop counts above min_effect x this")
-    alpha: float = Field(0.05, gt=0, lt=0.5, description="one-sided significance level")
-    bootstrap_samples: int = Field(2000, ge=100)
-    default_floor: float = Field(0.5, ge=0, le=1, description="absolute floor per task with no champion")
-    floors: dict[str, float] = Field(default_factory=dict)
-    max_throughput_drop_pct: float = Field(30, ge=0)
-    max_latency_increase_pct: float = Field(50, ge=0)
 
 
 class BalancerConfig(_Model):
@@ -288,12 +269,27 @@ class AirlockConfig(_Model):
     retention: RetentionConfig = RetentionConfig()
     metrics: MetricsConfig = MetricsConfig()
     signing: SigningConfig = SigningConfig()
+    models: dict[str, ModelPolicy] = Field(default_factory=dict, description="per-model suite, floors, SLOs")
     root: Path = Field(REPO_ROOT, description="folder relative paths are resolved against")
 
     def path(self, p: Path | str) -> Path:
         """Resolve a configured path against the config file's folder."""
         p = Path(p)
         return p if p.is_absolute() else (self.root / p)
+
+    def model_policy(self, model: str, overrides: dict[str, Any] | None = None) -> Policy:
+        """The bars ``model`` is judged by: defaults < ``models[model]`` < ``overrides``."""
+        return Policy.resolve(
+            model, self.evaluation.default_suite, self.verdict, self.benchmark, self.models.get(model), overrides
+        )
+
+    @model_validator(mode="after")
+    def _models_use_known_suites(self) -> AirlockConfig:
+        for name, p in self.models.items():
+            if p.suite and p.suite not in self.evaluation.suites:
+                raise ValueError(f"models.{name}.suite {p.suite!r} is not among evaluation.suites")
+            self.model_policy(name)  # every model's merged verdict settings must validate
+        return self
 
     @model_validator(mode="after")
     def _resolve_state_dir(self) -> AirlockConfig:

@@ -7,6 +7,7 @@ returns the typed payloads of :mod:`airlock.payloads`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import platform
@@ -45,8 +46,10 @@ def staging_node(cfg: AirlockConfig) -> ServingNode:
 
 
 def resolve_target(cfg: AirlockConfig, req: EvaluationRequest, registry: Registry | None = None) -> EvaluationTarget:
-    """The version to evaluate (an empty digest means the newest of the model) and its suite."""
-    name, _ = evaluation.suite(cfg, req.suite or None)
+    """The version to evaluate (an empty digest means the newest of the model) and its suite:
+    the form's, else the model's policy's (``models`` in the config), else the default."""
+    overrides = {**req.policy, **({"suite": req.suite} if req.suite else {})}
+    name, _ = evaluation.suite(cfg, cfg.model_policy(req.model, overrides).suite)
     registry = registry or Registry.from_config(cfg)
     digest = req.digest
     if not digest:
@@ -56,7 +59,11 @@ def resolve_target(cfg: AirlockConfig, req: EvaluationRequest, registry: Registr
         digest = newest[0].digest
     registry.get_manifest(req.model, digest)  # NotFound if absent
     return EvaluationTarget(
-        model=req.model, digest=digest, suite=name, manifest_uri=registry.uri(manifest_key(req.model, digest))
+        model=req.model,
+        digest=digest,
+        suite=name,
+        manifest_uri=registry.uri(manifest_key(req.model, digest)),
+        policy=req.policy,
     )
 
 
@@ -93,6 +100,10 @@ def accuracy(cfg: AirlockConfig, staged: StagedCandidate) -> AccuracyResult:
 
 
 def performance(cfg: AirlockConfig, staged: StagedCandidate) -> PerformanceResult:
+    """vLLM's serve benchmark, goodput counted under the model's SLOs."""
+    policy = cfg.model_policy(staged.model, staged.policy)
+    slo = {"slo_ttft_ms": policy.slo_ttft_ms, "slo_tpot_ms": policy.slo_tpot_ms}
+    cfg = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update=slo)})
     with tempfile.TemporaryDirectory(prefix="airlock-bench-") as d:
         points, raws = benchmark.run_sweep(
             cfg, staged.base_url, cfg.serving.served_model_name, Path(staged.model_dir), Path(d)
@@ -107,11 +118,12 @@ def record(
     perf: PerformanceResult,
     airflow_run_url: str | None,
 ) -> EvaluationRun:
-    """Open the candidate's MLflow run and log every raw result."""
+    """Open the candidate's MLflow run and log every raw result, with the policy it is judged by."""
     manifest = Registry.from_config(cfg).get_manifest(staged.model, staged.digest)
+    policy = cfg.model_policy(staged.model, staged.policy)
     params = {
         "serving.dtype": cfg.serving.dtype,
-        "serving.max_model_len": cfg.serving.max_model_len,
+        "serving.max_model_len": cfg.serving.max_model_len or "model's own",
         "serving.extra_args": " ".join(cfg.serving.extra_args),
         "serving.driver": cfg.evaluation.staging.driver,
         "bench.concurrencies": cfg.benchmark.concurrencies,
@@ -123,6 +135,13 @@ def record(
         "hardware.cpus": os.cpu_count() or 0,
         "hardware.accelerator": "nvidia" if shutil.which("nvidia-smi") else "none (CPU)",
         "startup_s": staged.startup_s,
+        "eval.chat_template_sha256": acc.raw.get("chat_template_sha256") or "none",
+        "eval.chat_tasks": ",".join(acc.raw.get("chat_tasks", [])) or "none",
+        "eval.datasets_endpoint": cfg.evaluation.datasets_endpoint or "local cache",
+        "policy": json.dumps(policy.model_dump(mode="json"), sort_keys=True),
+        "policy.overrides": json.dumps(staged.policy, sort_keys=True) if staged.policy else "none",
+        "bench.slo_ttft_ms": policy.slo_ttft_ms,
+        "bench.slo_tpot_ms": policy.slo_tpot_ms,
     }
     run_id = runs.start_evaluation(cfg, manifest, staged.manifest_uri, staged.suite, params, airflow_run_url)
     runs.log_accuracy(cfg, run_id, acc.scores, acc.raw)
@@ -163,6 +182,20 @@ def judge(
     return decide(cand, cand_perf, cfg, champ, champ_perf, champion_label)
 
 
+def measured(acc: AccuracyResult, policy: dict[str, Any]) -> dict[str, Any]:
+    """What the report says about how the scores were measured (no text of any prompt)."""
+    chat, gen = set(acc.raw.get("chat_tasks", [])), acc.raw.get("generation", {})
+    return {
+        "suite": acc.raw.get("suite"),
+        "chat_template_sha256": acc.raw.get("chat_template_sha256"),
+        "policy": json.dumps(policy, sort_keys=True),
+        "tasks": [
+            {"task": s.task, "metric": s.metric, "n": s.n, "chat": s.task in chat, "generation": gen.get(s.task)}
+            for s in acc.scores
+        ],
+    }
+
+
 def decide_and_report(
     cfg: AirlockConfig,
     staged: StagedCandidate,
@@ -178,7 +211,8 @@ def decide_and_report(
     if champ is not None and champ.digest != manifest.digest and champ.evaluation_run:
         evidence = runs.evidence(cfg, champ.evaluation_run)
         champ_sweep, label = evidence[2], f"champion v{champ.version}"
-    verdict = judge(acc.scores, perf.points, cfg.verdict, evidence, label).as_dict()
+    policy = cfg.model_policy(staged.model, staged.policy)
+    verdict = judge(acc.scores, perf.points, policy.verdict, evidence, label).as_dict()
     version = versions.register_candidate(cfg, manifest, staged.manifest_uri, run.run_id, verdict)
     catalog.remember(cfg.state_dir, manifest.name, version, manifest.digest, verdict["label"])
     metrics.record(cfg, manifest.name, {"airlock_verdicts": {"pass" if verdict["passed"] else "rejected": 1}})
@@ -193,6 +227,7 @@ def decide_and_report(
             candidate_sweep=[p.as_dict() for p in perf.points],
             champion_sweep=champ_sweep,
             links={"Airflow run": airflow_run_url or "", "manifest": staged.manifest_uri, "MLflow run": mlflow_run},
+            measured=measured(acc, policy.model_dump(mode="json")),
         )
         runs.finish_evaluation(cfg, run.run_id, verdict, list(files), version)
     log.info(

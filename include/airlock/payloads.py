@@ -143,6 +143,9 @@ class EvaluationRequest(Payload):
     model: str = Field(pattern=NAME_RE.pattern)
     digest: str = Field("", pattern=DIGEST_OR_EMPTY)
     suite: str = ""
+    policy: dict[str, Any] = Field(
+        default_factory=dict, description="this run's overrides of the model's policy (suite, verdict, SLOs)"
+    )
 
 
 class EvaluationTarget(Payload):
@@ -150,6 +153,7 @@ class EvaluationTarget(Payload):
     digest: str
     suite: str
     manifest_uri: str
+    policy: dict[str, Any] = Field(default_factory=dict, description="the run's policy overrides, as requested")
 
 
 class StagedCandidate(EvaluationTarget):

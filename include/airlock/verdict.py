@@ -1,33 +1,35 @@
 """The verdict: pure comparison of a candidate with the champion (or floors).
 
-Accuracy, per task. An observed drop ``D = champion - candidate`` counts as a
-regression only when both hold:
+Accuracy, per task, with per-doc scores on both sides (>= 10 shared docs): the
+group-sequential paired design of :mod:`airlock.sequential`, applied to the
+data the evaluation stopped at (the look its doc count reached, never
+"continue"). Its drop ``D = champion - candidate`` on shared docs is a
+regression when the lower bound of its repeated-confidence interval is above 0
+and ``D > min_effect x tolerance_fraction`` (the practical tolerance: with a
+huge sample a trivial drop is significant but does not matter); it passes when
+the upper bound is below ``min_effect`` or, at the last look, when the drop is
+not significant. False rejection stays <= alpha across looks; the suite size
+from :func:`airlock.sequential.recommend_n_max` gives the power to catch a true
+drop of ``min_effect``; ``bench/verdict_power.py`` measures both rates and the
+items used. Without per-doc scores (or fewer than 10 shared docs) a z-test on
+the stderrs decides: ``p < alpha`` and ``D`` above the tolerance.
 
-* it is practically relevant: ``D > min_effect x tolerance_fraction``; and
-* it is significant: a one-sided paired bootstrap over per-sample scores
-  (when both sides have them, on the same documents) or a z-test on the
-  stderrs gives ``p < alpha``.
-
-Why the tolerance sits below ``min_effect``: ``min_effect`` is the smallest
-true drop the gate must catch. A true drop of exactly that size shows an
-observed drop above it only half the time, so counting only drops above
-``min_effect`` would catch it half the time. Half of it, together with the
-significance test, catches it with high power at the suite's sample size
-while an equal model is rejected rarely; ``bench/verdict_power.py`` measures
-both rates.
+With no champion, each task must reach its absolute floor: by the sequential
+floor design on per-doc scores, else on the mean.
 
 Performance, per sweep point present on both sides: output throughput may drop
 by at most ``max_throughput_drop_pct`` and TTFT p99 may rise by at most
-``max_latency_increase_pct``. With no champion, each task must reach its
-absolute floor, and the benchmark must have failed no request.
+``max_latency_increase_pct``. The benchmark must have failed no request.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airlock import sequential
 from airlock.config import VerdictConfig
 
 
@@ -94,58 +96,69 @@ def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def paired_bootstrap(
-    champ: dict[str, float], cand: dict[str, float], iters: int, seed: int = 0
-) -> tuple[float, float, float, float]:
-    """Mean paired drop (champion - candidate) over shared documents, its 95%
-    interval, and the one-sided p-value of "no drop" (share of resamples <= 0)."""
-    import numpy as np
-
-    ids = sorted(set(champ) & set(cand))
-    diffs = np.array([champ[i] - cand[i] for i in ids], dtype=float)
-    mean = float(diffs.mean())
-    if np.all(diffs == diffs[0]):  # no variance: the drop is exactly known
-        return mean, mean, mean, (0.0 if mean > 0 else 1.0)
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, len(diffs), size=(iters, len(diffs)))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return mean, float(lo), float(hi), float((means <= 0).mean())
-
-
-def accuracy_check(task: str, cand: Score, champ: Score, cfg: VerdictConfig) -> Check:
-    tol = cfg.min_effect * cfg.tolerance_fraction
-    if cand.samples and champ.samples and len(set(cand.samples) & set(champ.samples)) >= 10:
-        drop, lo, hi, p = paired_bootstrap(champ.samples, cand.samples, cfg.bootstrap_samples)
-        how = "paired bootstrap"
-    else:
-        drop = champ.value - cand.value
-        se = math.sqrt((cand.stderr or 0) ** 2 + (champ.stderr or 0) ** 2)
-        p = normal_sf(drop / se) if se > 0 else (0.0 if drop > 0 else 1.0)
-        lo, hi = drop - 1.96 * se, drop + 1.96 * se
-        how = "z-test on stderr"
-    regression = drop > tol and p < cfg.alpha
-    delta = -drop
-    detail = (
-        f"{task}: {cand.value:.3f} vs champion {champ.value:.3f} (delta {delta:+.3f}, "
-        f"95% CI [{-hi:+.3f}, {-lo:+.3f}], p={p:.3f} by {how}); "
+def default_plan(cfg: VerdictConfig) -> list[int]:
+    """The look sizes the verdict assumes when the caller gives none: the suite size
+    :func:`sequential.recommend_n_max` derives for the configured min_effect and alpha."""
+    n_max = sequential.recommend_n_max(
+        cfg.min_effect, cfg.alpha, cfg.power, cfg.assumed_churn, tf=cfg.tolerance_fraction
     )
+    return sequential.looks(n_max)
+
+
+def accuracy_check(
+    task: str, cand: Score, champ: Score, cfg: VerdictConfig, plan: Sequence[int] | None = None
+) -> Check:
+    """Candidate vs champion on one task; ``plan``: the look sizes the evaluation used."""
+    tol = cfg.min_effect * cfg.tolerance_fraction
+    head = f"{task}: {cand.value:.3f} vs champion {champ.value:.3f}"
+    if cand.samples and champ.samples and len(set(cand.samples) & set(champ.samples)) >= 10:
+        d = sequential.paired(
+            champ.samples, cand.samples, plan or default_plan(cfg), cfg.min_effect, cfg.alpha, tol, final=True
+        )
+        regression = d.outcome == "regression"
+        detail = (
+            f"{head} (delta {-d.estimate:+.3f} on {d.n} shared docs, repeated {1 - 2 * cfg.alpha:.0%} CI "
+            f"[{-d.high:+.3f}, {-d.low:+.3f}], nominal p={d.p_value:.3f}, boundary z={d.boundary:.2f} at look "
+            f"{d.look}/{d.looks} by sequential paired test); "
+        )
+        if regression:
+            detail += f"a significant drop above the tolerance {tol:.3f} — regression"
+        elif d.high < cfg.min_effect:
+            detail += f"any drop is below min_effect {cfg.min_effect:.3f} with confidence"
+        elif d.low > 0:
+            detail += f"a significant drop within the tolerance {tol:.3f}"
+        else:
+            detail += "drop not significant at the last look"
+        return Check(
+            f"accuracy/{task}", not regression, detail, cand.value, champ.value, -d.estimate, -d.high, -d.low, d.p_value
+        )
+    drop = champ.value - cand.value
+    se = math.sqrt((cand.stderr or 0) ** 2 + (champ.stderr or 0) ** 2)
+    p = normal_sf(drop / se) if se > 0 else (0.0 if drop > 0 else 1.0)
+    lo, hi = drop - 1.96 * se, drop + 1.96 * se
+    regression = drop > tol and p < cfg.alpha
+    detail = f"{head} (delta {-drop:+.3f}, 95% CI [{-hi:+.3f}, {-lo:+.3f}], p={p:.3f} by z-test on stderr); "
     if regression:
         detail += f"a significant drop above the tolerance {tol:.3f} — regression"
     elif drop > tol:
         detail += f"drop above the tolerance {tol:.3f} but not significant at alpha {cfg.alpha}"
     else:
         detail += f"within the tolerance {tol:.3f}"
-    return Check(f"accuracy/{task}", not regression, detail, cand.value, champ.value, delta, -hi, -lo, p)
+    return Check(f"accuracy/{task}", not regression, detail, cand.value, champ.value, -drop, -hi, -lo, p)
 
 
-def floor_check(task: str, cand: Score, cfg: VerdictConfig) -> Check:
+def floor_check(task: str, cand: Score, cfg: VerdictConfig, plan: Sequence[int] | None = None) -> Check:
+    """The candidate's task against its absolute floor (no champion)."""
     floor = cfg.floors.get(task, cfg.default_floor)
-    ok = cand.value >= floor
-    detail = f"{task}: {cand.value:.3f} {'>=' if ok else '<'} floor {floor:.3f} (no champion)"
+    detail = f"{task}: {cand.value:.3f} {'>=' if cand.value >= floor else '<'} floor {floor:.3f} (no champion)"
+    if cand.samples and len(cand.samples) >= 10:  # the repeated-confidence bounds go in ci_low/ci_high
+        d = sequential.against_floor(cand.samples, plan or default_plan(cfg), floor, cfg.alpha, final=True)
+        ok = d.outcome == "pass"
+        return Check(f"accuracy/{task}", ok, detail, cand.value, floor, d.estimate - floor, d.low, d.high, d.p_value)
     se = cand.stderr or 0.0
     return Check(
         f"accuracy/{task}",
-        ok,
+        cand.value >= floor,
         detail,
         cand.value,
         floor,
@@ -208,13 +221,15 @@ def decide(
     champion: dict[str, Score] | None = None,
     champion_perf: list[Perf] | None = None,
     champion_label: str = "champion",
+    plan: Sequence[int] | None = None,
 ) -> Verdict:
-    """Judge ``candidate`` (task -> Score) and its sweep against the champion."""
+    """Judge ``candidate`` (task -> Score) and its sweep against the champion;
+    ``plan``: the look sizes the evaluation used (default: :func:`default_plan`)."""
     checks: list[Check] = []
     for task, score in sorted(candidate.items()):
         if champion and task in champion:
-            checks.append(accuracy_check(task, score, champion[task], cfg))
+            checks.append(accuracy_check(task, score, champion[task], cfg, plan))
         else:
-            checks.append(floor_check(task, score, cfg))
+            checks.append(floor_check(task, score, cfg, plan))
     checks += perf_checks(perf, champion_perf if champion else None, cfg)
     return Verdict(all(c.passed for c in checks), champion_label if champion else "floors", checks)

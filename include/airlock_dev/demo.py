@@ -12,6 +12,7 @@ import sys
 import time
 
 from airlock.config import load_config
+from airlock.dispatch import candidate_run_id, verdict_run_id
 from airlock.tracking import users
 from airlock_dev.config import load_stack_config
 from airlock_dev.factory import tinymodel, upstream
@@ -52,15 +53,16 @@ def main() -> int:
         return 1
     rec = af.xcom("model_intake", intake, "record") or {}
     say(f"  intake: {DEMO_MODEL} digest {str(rec.get('digest'))[:12]} -> {rec.get('manifest_uri')}")
-    eval_run = af.wait_new_run("model_evaluate", known_eval, timeout=180)
-    say("  model_evaluate was scheduled by the airlock_candidate asset")
+    # candidate_dispatch turns the airlock_candidate event into this version's one model_evaluate run
+    eval_run = dispatched(af, "model_evaluate", candidate_run_id(DEMO_MODEL, rec["digest"]), known_eval)
     if run_dag(af, "model_evaluate", None, run_id=eval_run) is None:
         return 1
     verdict = af.xcom("model_evaluate", eval_run, "sign") or af.xcom("model_evaluate", eval_run, "decide") or {}
     promoted = None
-    if verdict.get("passed"):
-        promote_run = af.wait_new_run("model_promote", known_promote, timeout=180)
-        say("  model_promote was scheduled by the airlock_verdict asset (rolling restart behind HAProxy)")
+    if verdict.get("passed") and cfg.promotion.auto_promote:
+        # verdict_dispatch turns the airlock_verdict event into its one model_promote run
+        promote_run = dispatched(af, "model_promote", verdict_run_id(DEMO_MODEL, verdict["digest"]), known_promote)
+        say("  (a rolling restart behind HAProxy)")
         promoted = run_dag(af, "model_promote", None, run_id=promote_run, timeout=1200)
     say("")
     say(
@@ -89,6 +91,17 @@ def main() -> int:
     say(f"metrics:     {pushed_metrics(cfg, stack)}")
     say("stop it all: make down")
     return 0
+
+
+def dispatched(af: AirflowClient, dag_id: str, run_id: str, known: set[str]) -> str:
+    """The run a dispatcher triggers for this version (one per version: a second demo follows the first's)."""
+    if run_id in known:
+        say(f"  {dag_id} ran for this version before ({run_id}): following that run")
+        say(f"  (one run per version; trigger {dag_id} by hand to run it again)")
+        return run_id
+    af.wait_run_exists(dag_id, run_id, timeout=300)
+    say(f"  {dag_id} was triggered by its dispatcher for the asset event: run {run_id}")
+    return run_id
 
 
 def registry_lock(cfg) -> str:

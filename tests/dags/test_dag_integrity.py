@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"model_intake", "model_evaluate", "model_promote", "model_rollback", "model_watch", "registry_gc"}
+EXPECTED = {
+    "model_intake",
+    "model_evaluate",
+    "model_promote",
+    "model_rollback",
+    "model_watch",
+    "registry_gc",
+    "candidate_dispatch",
+    "verdict_dispatch",
+}
 # Deterministic steps where a retry would only repeat the same failure (and,
 # for a node that cannot start, cost minutes): explicitly excepted.
 NO_RETRY = {

@@ -16,6 +16,8 @@ FIRST_TASK = {
     "model_promote": ("resolve", {}),
     "model_rollback": ("resolve", {}),
     "registry_gc": ("collect", {}),
+    "candidate_dispatch": ("list_events", {}),
+    "verdict_dispatch": ("list_events", {}),
 }
 
 

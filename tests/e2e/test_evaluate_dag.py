@@ -4,9 +4,11 @@ vLLM's benchmark, Great Expectations, MLflow and SeaweedFS, all real."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
+from airlock.dispatch import candidate_run_id
 from airlock.intake import ingest_local
 from airlock.registry import blob_key
 
@@ -89,22 +91,26 @@ def test_corrupted_blob_is_refused_before_serving(airflow, config, registry, fac
 
 
 def test_a_candidate_event_made_in_the_ui_is_taken(airflow):
-    """The UI's "Create Asset Event" (REST API) adds ``from_rest_api`` to the extra: the run still
-    takes the event's model and digest, and refuses nothing but what the payload gets wrong."""
+    """The UI's "Create Asset Event" (REST API) adds ``from_rest_api`` to the extra: candidate_dispatch
+    still takes the event's model and digest into ``candidate__<model>__<digest>``, and refuses
+    nothing but what the payload gets wrong (failing its own run, naming the key)."""
     airflow.wait_dag("model_evaluate")
-    before = airflow.run_ids("model_evaluate")
+    airflow.wait_dag("candidate_dispatch")
+    known_dispatch = airflow.run_ids("candidate_dispatch")
     digest = "d" * 64  # no such version: the run fails at stage, naming what the event asked for
     extra = {"model": "e2e-ui", "digest": digest, "manifest_uri": "s3://x/y", "revision": "r", "mlflow_run_id": "0"}
     airflow.asset_event("airlock_candidate", extra)
-    run = airflow.wait_new_run("model_evaluate", before, timeout=300)
+    run = candidate_run_id("e2e-ui", digest)
+    assert airflow.wait_run_exists("model_evaluate", run, timeout=600)["conf"] == {"model": "e2e-ui", "digest": digest}
     assert airflow.wait_run("model_evaluate", run, timeout=600) == "failed"
     assert f"no version {digest} of model 'e2e-ui'" in _task_log(airflow, run, "stage")
 
-    airflow.asset_event("airlock_candidate", {**extra, "surprise": 1})
-    bad = airflow.wait_new_run("model_evaluate", before | {run}, timeout=300)
-    assert airflow.wait_run("model_evaluate", bad, timeout=600) == "failed"
-    log = _task_log(airflow, bad, "stage")
-    assert "model_evaluate triggering asset event: surprise" in log and "from_rest_api" not in log
+    other = "e" * 64
+    airflow.asset_event("airlock_candidate", {**extra, "digest": other, "surprise": 1})
+    bad = _dispatch_refusing(airflow, known_dispatch, "surprise: Extra inputs are not permitted")
+    log = _dag_task_log(airflow, "candidate_dispatch", bad, "refuse_invalid")
+    assert "airlock_candidate event" in log and "from_rest_api" not in log
+    assert candidate_run_id("e2e-ui", other) not in airflow.run_ids("model_evaluate")
 
 
 def test_candidate_that_cannot_start_fails_with_its_log_tail(airflow, config, registry, factory):
@@ -124,3 +130,94 @@ def test_failed_result_gate_fails_the_run(airflow, config, registry, factory, ml
     assert "expect_column_pair_values_to_be_equal" in _task_log(airflow, tasks["_run_id"], "check")
     runs = mlflow.search_runs([mlflow.get_experiment_by_name("airlock/e2e-gx").experiment_id])
     assert runs[0].data.tags["airlock.result_gate"] == "fail"
+
+
+# --- one run per candidate event (candidate_dispatch) ----------------------------
+
+
+def _dag_task_log(airflow, dag_id: str, run_id: str, task_id: str) -> str:
+    logs = sorted(airflow.home.glob(f"logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
+    return "\n".join(p.read_text() for p in logs)
+
+
+def _dispatch_refusing(airflow, known: set[str], needle: str, timeout: float = 600) -> str:
+    """The candidate_dispatch run (not in ``known``) that failed at refuse_invalid with ``needle`` in its log."""
+    t0 = time.monotonic()
+    while True:
+        for r in airflow.dag_runs("candidate_dispatch"):
+            rid = r["dag_run_id"]
+            if rid in known or r["state"] != "failed":
+                continue
+            tasks = {t["task_id"]: t["state"] for t in airflow.task_instances("candidate_dispatch", rid)}
+            if tasks.get("refuse_invalid") == "failed" and needle in _dag_task_log(
+                airflow, "candidate_dispatch", rid, "refuse_invalid"
+            ):
+                return rid
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"no candidate_dispatch run failed naming {needle!r} after {timeout:.0f}s")
+        time.sleep(3)
+
+
+def _wait_started(airflow, dag_id: str, run_id: str, timeout: float = 600) -> str:
+    t0 = time.monotonic()
+    while (state := airflow.run(dag_id, run_id)["state"]) == "queued":
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{dag_id} run {run_id} still queued after {timeout:.0f}s")
+        time.sleep(2)
+    return state
+
+
+@pytest.mark.timeout(3600)
+def test_a_burst_of_candidate_events_while_evaluation_is_busy_gets_one_run_each(airflow, config, registry, factory):
+    """Measured before candidate_dispatch: with a model_evaluate run busy (max_active_runs=1), of 3
+    events made within a second only the first got a run; the others never did. Now each event gets
+    its own ``candidate__<model>__<digest>`` run, queued behind the busy one, and none is dropped."""
+    airflow.wait_dag("model_evaluate")
+    airflow.wait_dag("candidate_dispatch")
+    before = airflow.run_ids("model_evaluate")
+    known_dispatch = airflow.run_ids("candidate_dispatch")
+    broken = ingest_local(config, registry, "e2e-broken", factory("broken")).manifest
+    busy = airflow.trigger("model_evaluate", {"model": "e2e-broken", "digest": broken.digest})  # fails slowly
+    assert _wait_started(airflow, "model_evaluate", busy) in {"running", "failed", "success"}
+
+    model, digests = "e2e-ui", ["1" * 64, "2" * 64, "3" * 64]  # no such versions: each run fails at stage
+    rest = {"manifest_uri": "s3://x/y", "revision": "r", "mlflow_run_id": "0"}
+    t0 = time.monotonic()
+    airflow.asset_events("airlock_candidate", [{"model": model, "digest": d, **rest} for d in digests])
+    print(f"\n3 candidate events made in {time.monotonic() - t0:.2f}s")
+    runs = {d: candidate_run_id(model, d) for d in digests}
+    for d, run in runs.items():
+        assert airflow.wait_run_exists("model_evaluate", run, timeout=600)["conf"] == {"model": model, "digest": d}
+    for d, run in runs.items():
+        assert airflow.wait_run("model_evaluate", run, timeout=900) == "failed"
+        tasks = {t["task_id"]: t["state"] for t in airflow.task_instances("model_evaluate", run)}
+        assert tasks["stage"] == "failed" and tasks["serve"] == "upstream_failed", tasks
+        assert f"no version {d} of model '{model}'" in _task_log(airflow, run, "stage")
+    assert airflow.wait_run("model_evaluate", busy, timeout=900) in {"failed", "success"}
+
+    new = airflow.run_ids("model_evaluate") - before - {busy}
+    assert {r for r in new if r.startswith(f"candidate__{model}__")} == set(runs.values())  # one per event
+    assert not [r for r in new if r.startswith("asset_triggered__")], new  # the Asset schedules it no more
+    dispatches = airflow.run_ids("candidate_dispatch") - known_dispatch
+    print(f"{len(dispatches)} candidate_dispatch run(s) for 3 events: {sorted(dispatches)}")
+
+
+@pytest.mark.timeout(1800)
+def test_a_bad_event_in_a_burst_fails_the_dispatch_loudly_and_its_neighbour_still_runs(airflow):
+    airflow.wait_dag("model_evaluate")
+    airflow.wait_dag("candidate_dispatch")
+    known_dispatch = airflow.run_ids("candidate_dispatch")
+    model, bad, good = "e2e-ui", "4" * 64, "5" * 64
+    rest = {"manifest_uri": "s3://x/y", "revision": "r", "mlflow_run_id": "0"}
+    airflow.asset_events(
+        "airlock_candidate",
+        [{"model": model, "digest": bad, **rest, "priority": "high"}, {"model": model, "digest": good, **rest}],
+    )
+    run = candidate_run_id(model, good)
+    assert airflow.wait_run_exists("model_evaluate", run, timeout=600)["conf"] == {"model": model, "digest": good}
+    refusing = _dispatch_refusing(airflow, known_dispatch, "priority: Extra inputs are not permitted")
+    log = _dag_task_log(airflow, "candidate_dispatch", refusing, "refuse_invalid")
+    assert "1 asset event(s) refused; every valid event was dispatched" in log and "from_rest_api" not in log
+    assert airflow.wait_run("model_evaluate", run, timeout=900) == "failed"
+    assert f"no version {good} of model '{model}'" in _task_log(airflow, run, "stage")
+    assert candidate_run_id(model, bad) not in airflow.run_ids("model_evaluate")

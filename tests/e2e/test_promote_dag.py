@@ -74,3 +74,41 @@ def test_promote_then_manual_rollback_with_zero_failed_requests(airflow, fleet, 
     assert c.get_model_version_by_alias(MODEL, "previous").version == v2
     assert load.failed == 0 and load.ok > 100, load.errors[:5]
     fleet.champion = first
+
+
+def test_a_passed_verdict_is_not_promoted_when_auto_promote_is_off(airflow, config):
+    """The test config has ``promotion.auto_promote: false``: verdict_dispatch is not scheduled on
+    ``airlock_verdict``, and even a manual run of it reads the pass and triggers no promotion."""
+    from datetime import UTC, datetime, timedelta
+
+    from airlock.dispatch import verdict_run_id
+
+    assert config.promotion.auto_promote is False
+    airflow.wait_dag("verdict_dispatch")
+    airflow.wait_dag("model_promote")
+    known = airflow.run_ids("verdict_dispatch")
+    since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    digest = "f" * 64
+    airflow.asset_event(
+        "airlock_verdict",
+        {
+            "model": MODEL,
+            "digest": digest,
+            "manifest_uri": "s3://x/y",
+            "model_version": "99",
+            "verdict": "pass",
+            "passed": True,
+            "reasons": [],
+            "mlflow_run_id": "0",
+            "mlflow_run_url": "http://mlflow/0",
+            "report": "s3://x/report.html",
+        },
+    )
+    run_id = airflow.trigger("verdict_dispatch", {"since": since})
+    assert airflow.wait_run("verdict_dispatch", run_id, timeout=600) == "success"
+    ignored = airflow.xcom("verdict_dispatch", run_id, "list_events", key="ignored")
+    assert any(f"{MODEL}@{digest}: promotion.auto_promote is false" in line for line in ignored), ignored
+    tasks = {t["task_id"]: t["state"] for t in airflow.task_instances("verdict_dispatch", run_id)}
+    assert tasks["trigger_promote"] == "skipped", tasks
+    assert verdict_run_id(MODEL, digest) not in airflow.run_ids("model_promote")
+    assert airflow.run_ids("verdict_dispatch") - known == {run_id}  # the event scheduled no dispatch of its own

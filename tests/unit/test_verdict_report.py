@@ -7,8 +7,8 @@ import math
 
 from airlock import report
 from airlock.config import VerdictConfig
-from airlock.gate import judge
-from airlock.payloads import SweepPoint, TaskScore
+from airlock.gate import judge, measured
+from airlock.payloads import AccuracyResult, SweepPoint, TaskScore
 
 
 def _score(task: str, correct: int, n: int = 50) -> TaskScore:
@@ -60,7 +60,8 @@ def test_with_no_champion_the_floors_decide():
     v = judge([_score("gen", 50), _score("mc", 40)], [_point(1, 300, 20)], VerdictConfig())
     assert v.passed and v.against == "floors" and v.reasons == ["every check passed against floors"]
     v = judge([_score("gen", 9)], [_point(1, 300, 20)], VerdictConfig())
-    assert not v.passed and v.reasons == ["gen: 0.180 < floor 0.500 (no champion)"]
+    (reason,) = v.reasons
+    assert not v.passed and reason.startswith("gen: 0.180 < floor 0.500 (no champion)")
 
 
 def test_a_regression_against_the_champion_is_named_with_its_evidence():
@@ -68,7 +69,7 @@ def test_a_regression_against_the_champion_is_named_with_its_evidence():
     v = judge(cand, [_point(1, 290, 21), _point(16, 1900, 85)], VerdictConfig(), CHAMP, "champion v3")
     assert not v.passed and v.against == "champion v3"
     (reason,) = v.reasons
-    assert reason.startswith("gen: 0.180 vs champion 1.000 (delta -0.820") and "paired bootstrap" in reason
+    assert reason.startswith("gen: 0.180 vs champion 1.000 (delta -0.820") and "sequential paired test" in reason
     assert "regression" in reason
     mc = next(c for c in v.checks if c.name == "accuracy/mc")
     assert mc.passed and mc.baseline == 0.96
@@ -94,8 +95,22 @@ def test_the_report_shows_the_verdict_its_reasons_and_every_check(tmp_path):
         candidate_sweep=[p.as_dict() for p in points],
         champion_sweep=CHAMP[2],
         links={"Airflow run": "http://af/run", "MLflow run": "http://ml/run"},
+        measured=measured(
+            AccuracyResult(
+                scores=cand,
+                raw={
+                    "suite": "s",
+                    "chat_template_sha256": "c" * 64,
+                    "chat_tasks": ["gen"],
+                    "generation": {"gen": {"max_gen_toks": 192, "until": ["<|im_end|>"]}},
+                },
+            ),
+            {"suite": "s"},
+        ),
     )
     page = html_path.read_text()
+    assert "c" * 64 in page and "max_gen_toks=192" in page and "chat (template applied by the server)" in page
+    assert "<td>mc</td><td>acc,none</td><td>50</td><td>completions</td>" in page
     assert "<b>FAIL</b> against champion v3" in page
     assert "gen: 0.180 vs champion 1.000" in page
     assert page.count("<tr class=bad>") == 1 and "accuracy/mc" in page and "perf/c16/ttft_p99" in page

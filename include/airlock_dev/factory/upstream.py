@@ -32,11 +32,15 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def publish_git(variant_dir: Path, mirrors_root: Path, repo_id: str, branch: str = "main") -> str:
-    """Commit the variant's files as ``repo_id`` on ``branch``; return the commit sha.
+    """Commit the variant's files as model ``repo_id`` on ``branch``; return the commit sha.
 
     Publishing the same bytes again makes no new commit.
     """
-    repo = mirrors_root / "models" / repo_id
+    return commit_tree(variant_dir, mirrors_root / "models" / repo_id, f"publish {variant_dir.name}", branch)
+
+
+def commit_tree(src: Path, repo: Path, message: str, branch: str = "main") -> str:
+    """Make ``repo``'s ``branch`` hold exactly the files of ``src``; return the commit sha."""
     if not (repo / ".git").exists():
         repo.mkdir(parents=True, exist_ok=True)
         _git(repo, "init", "-q", "-b", branch)
@@ -45,13 +49,13 @@ def publish_git(variant_dir: Path, mirrors_root: Path, repo_id: str, branch: str
     for p in repo.iterdir():
         if p.name != ".git":
             shutil.rmtree(p) if p.is_dir() else p.unlink()
-    for f in published_files(variant_dir):
-        dest = repo / f.relative_to(variant_dir)
+    for f in published_files(src):
+        dest = repo / f.relative_to(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain"):
-        _git(repo, "commit", "-q", "-m", f"publish {variant_dir.name}")
+        _git(repo, "commit", "-q", "-m", message)
     return _git(repo, "rev-parse", "HEAD")
 
 

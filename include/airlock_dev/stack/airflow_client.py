@@ -73,6 +73,31 @@ class AirflowClient:
         asset = next(a for a in found if a["name"] == asset_name)
         self._call("POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": extra})
 
+    def asset_events(self, asset_name: str, extras: list[dict[str, Any]]) -> None:
+        """Create several events of one Asset back to back (one look-up, then one POST each): a burst."""
+        found = self._call("GET", f"/api/v2/assets?name_pattern={asset_name}")["assets"]
+        asset = next(a for a in found if a["name"] == asset_name)
+        for extra in extras:
+            self._call("POST", "/api/v2/assets/events", {"asset_id": asset["id"], "extra": extra})
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """The newest 100 runs of ``dag_id`` (run id, state, run type, conf, ...), newest first."""
+        out = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")
+        return list(out["dag_runs"])
+
+    def wait_run_exists(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        """Wait until a run with this id exists (e.g. one a dispatcher triggers); returns it."""
+        t0 = time.monotonic()
+        while True:
+            try:
+                return self.run(dag_id, run_id)
+            except AirflowError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise
+            if time.monotonic() - t0 > timeout:
+                raise AirflowError(f"no {dag_id} run {run_id} after {timeout:.0f}s")
+            time.sleep(2)
+
     def run_ids(self, dag_id: str) -> set[str]:
         out = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")
         return {r["dag_run_id"] for r in out["dag_runs"]}

@@ -22,7 +22,7 @@ from airlock.nodes.process import ProcessNode
 from airlock.nodes.supervisor import PRIVATE_UMASK
 from airlock.tracking import users
 from airlock_dev.config import load_stack_config
-from airlock_dev.factory import tasks
+from airlock_dev.factory import datasets, tasks
 from airlock_dev.stack import secrets as stack_secrets
 from airlock_dev.stack.services import LocalStack, mlflow_users
 
@@ -50,6 +50,7 @@ def up(stack: LocalStack) -> int:
     timeout = stack.settings.startup_timeout_s
     stack_secrets.signing_keys(p.keys)  # the dev signing key pair (airlock.yaml: signing)
     tasks.write_task_dir(cfg.state_dir / "evals" / "private")  # the demo suite (airlock.yaml: suites.private)
+    datasets.publish_datasets(p.state / "hub" / "mirrors")  # stand-ins for the standard suite's datasets
     try:
         sw = stack.seaweedfs()
         sw.start()

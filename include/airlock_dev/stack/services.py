@@ -381,8 +381,8 @@ class LocalStack:
             "HF_ENDPOINT": f"http://127.0.0.1:{self.settings.olah_port}",
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "DO_NOT_TRACK": "1",
-            # Not TRANSFORMERS_OFFLINE: huggingface_hub reads it as HF_HUB_OFFLINE.
-            "HF_DATASETS_OFFLINE": "1",
+            # lm-eval's task datasets come from the same mirror (airlock.evaluation sets the rest)
+            "AIRLOCK__EVALUATION__DATASETS_ENDPOINT": f"http://127.0.0.1:{self.settings.olah_port}",
             "AIRLOCK__METRICS__PUSHGATEWAY_URL": self.pushgateway_url,
         }
 
