@@ -6,7 +6,9 @@ shards) on the hub mirror, triggers ``model_intake`` through Airflow's REST API,
 time (Airflow's own start and end), the evaluation's total from its first task's start to its
 last task's end, and the goal (<= 5 minutes on 2 cores with the default suite).
 
-Leaves the stack running (``make down`` stops it). Run:
+Leaves the stack running (``make down`` stops it). With ``promotion.auto_promote`` (the shipped
+default) the passed model is then promoted onto the local fleet, which a fleet holds one model
+at a time (issue #15): run ``make clean`` before ``make demo`` afterwards. Run:
 ``PYTHONPATH=include:. .venv/bin/python bench/eval_phases.py [--model NAME]``
 """
 
