@@ -63,7 +63,7 @@ def resolve_target(cfg: AirlockConfig, req: EvaluationRequest, registry: Registr
         digest=digest,
         suite=name,
         manifest_uri=registry.uri(manifest_key(req.model, digest)),
-        policy=req.policy,
+        policy=overrides,  # the form's suite included: the recorded policy names the suite run
     )
 
 
