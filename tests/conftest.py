@@ -171,6 +171,7 @@ def config_path(workdir, s3_env, mlflow_url, hub) -> Path:
     # mirror) plus the factory's private suite for the tiny models, and one whose GX gate must fail.
     ev = data["evaluation"]
     ev["staging"] = {"name": "staging", "port": free_port()}
+    ev["baseline"] = {"name": "baseline", "port": free_port()}
     ev["datasets_endpoint"] = hub["url"]
     ev["suites"]["private"]["include_paths"] = [tasks]
     # expects more samples than the task has: the result gate must refuse it
@@ -181,7 +182,7 @@ def config_path(workdir, s3_env, mlflow_url, hub) -> Path:
     }
     # the tiny factory models are judged on the suite they were trained for (50 items per task)
     data["models"] = {m: {"suite": "private", "verdict": {"min_effect": 0.25}} for m in TINY_MODELS}
-    data["benchmark"] = {"concurrencies": [1, 8], "num_prompts": 24, "input_len": 32, "output_len": 16}
+    data["benchmark"] = {"concurrencies": [1, 8], "num_prompts": 16, "input_len": 32, "output_len": 16, "max_rounds": 3}
     # never the default ports: a developer's `make up` stack may be running
     data["fleet"] = {
         "backend": "llm",
@@ -194,9 +195,6 @@ def config_path(workdir, s3_env, mlflow_url, hub) -> Path:
     # TTFT p95 jumped 31 -> 237 ms with nothing wrong); tests judge the error rate here
     # and force a latency breach on purpose in test_bake_breach_rolls_back.
     data["promotion"] = {"auto_promote": False, "bake": {"seconds": 8, "interval_s": 2, "min_ttft_p95_delta_ms": 60000}}
-    # This 2-core machine's benchmark figures vary by tens of percent run to run
-    # (bench/eval_fidelity.py); keep the perf limits from flaking the e2e verdicts.
-    data["verdict"].update({"max_throughput_drop_pct": 90, "max_latency_increase_pct": 900})
     # the e2e watcher follows the repo the e2e intake test publishes
     data["watch"] = {"schedule": None, "repos": [{"model": "e2e-good", "repo_id": "airlock-e2e/good"}]}
     path = workdir / "airlock.yaml"

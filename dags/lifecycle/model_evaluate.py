@@ -21,8 +21,12 @@ floors, minimum effect, SLOs; absent keys take the global defaults); the
    `/v1/completions`, the suite's chat tasks through `/v1/chat/completions` with
    the model's chat template (its sha256 is recorded); per task the metric, its
    stderr and per-sample scores (no text is logged).
-4. **performance** — vLLM's serve benchmark swept over the configured
-   concurrencies: throughput, TTFT/TPOT/ITL/E2E (mean, p50, p99), goodput.
+4. **performance** — vLLM's serve benchmark at each configured concurrency, in
+   rounds interleaved with a baseline: the champion, served on the baseline
+   node, or with no champion the candidate's own re-runs. Each figure (output
+   throughput, goodput under the model's SLOs, median TTFT) gets a ratio with
+   its 90% interval; a point stops once every interval is decided. A
+   regression is only an interval wholly beyond the allowed change.
 5. **record** — one MLflow run per candidate with params, metrics, raw results.
 6. **check** — Great Expectations gates on the results; a failure names the
    expectation and no verdict is given.
@@ -36,7 +40,7 @@ floors, minimum effect, SLOs; absent keys take the global defaults); the
 9. **signal** — on pass, emits `airlock_verdict` for promotion; on fail it is
    skipped and the champion is untouched.
 
-The staging node is stopped by a teardown task whatever happens. A bad
+The staging and baseline nodes are stopped by a teardown task whatever happens. A bad
 request, a node that cannot load the candidate or a failed result gate fails
 its task at once; an unreachable node, store or MLflow is retried with backoff.
 """

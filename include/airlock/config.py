@@ -158,6 +158,10 @@ class EvaluationConfig(_Model):
     default_suite: str = "private"
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)
     staging: NodeConfig = NodeConfig(name="staging", port=8120)
+    baseline: NodeConfig = Field(
+        NodeConfig(name="baseline", port=8121),
+        description="serves the champion while the candidate's benchmark runs are interleaved with its",
+    )
     num_concurrent: int = Field(4, ge=1, le=64, description="lm-eval requests in flight")
     batch_size: int = Field(8, ge=1, le=256, description="prompts per completions request (log-likelihood tasks)")
     datasets_endpoint: str | None = Field(

@@ -63,7 +63,8 @@ class SuiteConfig(_Model):
 
 
 class BenchmarkConfig(_Model):
-    """vLLM's serve benchmark, run once per sweep point against the node."""
+    """vLLM's serve benchmark per sweep point, in rounds: one run of the candidate and one of the
+    baseline (the champion on its own node, or the candidate's re-run), in alternating order."""
 
     concurrencies: list[int] = Field(default_factory=lambda: [1, 4, 16], min_length=1)
     num_prompts: int = Field(50, ge=1)
@@ -72,7 +73,9 @@ class BenchmarkConfig(_Model):
     slo_ttft_ms: float = Field(1000, gt=0)
     slo_tpot_ms: float = Field(200, gt=0)
     timeout_s: float = Field(600, gt=0)
-    repeats: int = Field(1, ge=1, le=9, description="runs per sweep point; each figure is their median")
+    max_rounds: int = Field(
+        5, ge=3, le=20, description="rounds per point at most; a point stops once every ratio interval is decided"
+    )
 
 
 class VerdictConfig(_Model):
@@ -89,6 +92,9 @@ class VerdictConfig(_Model):
     floors: dict[str, float] = Field(default_factory=dict)
     max_throughput_drop_pct: float = Field(30, ge=0)
     max_latency_increase_pct: float = Field(50, ge=0)
+    min_slo_attainment: float = Field(
+        0.9, ge=0, le=1, description="share of requests within the model's SLOs (goodput / throughput) per point"
+    )
 
 
 class ModelPolicy(_Model):

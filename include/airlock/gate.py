@@ -29,13 +29,12 @@ from airlock.payloads import (
     EvaluationTarget,
     PerformanceResult,
     StagedCandidate,
-    SweepPoint,
     TaskScore,
     VerdictEvent,
 )
 from airlock.registry import Registry, manifest_key
 from airlock.tracking import runs, versions
-from airlock.verdict import Perf, Score, Verdict, decide
+from airlock.verdict import Score, Verdict, decide
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +66,20 @@ def resolve_target(cfg: AirlockConfig, req: EvaluationRequest, registry: Registr
     )
 
 
-def stage(cfg: AirlockConfig, target: EvaluationTarget) -> StagedCandidate:
-    """Materialise the version on the staging node, verifying every sha256."""
+def _load_onto(cfg: AirlockConfig, node: ServingNode, model: str, digest: str) -> Path:
+    """Materialise a version on a node's disk, verifying every sha256, and make it the node's version."""
     registry = Registry.from_config(cfg)
-    manifest = registry.get_manifest(target.model, target.digest)
-    node = staging_node(cfg)
+    manifest = registry.get_manifest(model, digest)
     node.stop()  # a leftover from an interrupted run
     model_dir = materialize(registry, manifest, node.version_dir(manifest.digest))
     node.activate(manifest.digest)
+    return model_dir
+
+
+def stage(cfg: AirlockConfig, target: EvaluationTarget) -> StagedCandidate:
+    """Materialise the version on the staging node, verifying every sha256."""
+    node = staging_node(cfg)
+    model_dir = _load_onto(cfg, node, target.model, target.digest)
     return StagedCandidate(**target.model_dump(), model_dir=str(model_dir), base_url=node.base_url)
 
 
@@ -89,7 +94,9 @@ def serve(cfg: AirlockConfig, staged: StagedCandidate) -> StagedCandidate:
 
 
 def stop_staging(cfg: AirlockConfig) -> None:
+    """Stop the staging node and the baseline node, whatever state they were left in."""
     staging_node(cfg).stop()
+    build_node(cfg, cfg.evaluation.baseline).stop()
 
 
 def accuracy(cfg: AirlockConfig, staged: StagedCandidate) -> AccuracyResult:
@@ -100,15 +107,35 @@ def accuracy(cfg: AirlockConfig, staged: StagedCandidate) -> AccuracyResult:
 
 
 def performance(cfg: AirlockConfig, staged: StagedCandidate) -> PerformanceResult:
-    """vLLM's serve benchmark, goodput counted under the model's SLOs."""
+    """vLLM's serve benchmark, the candidate's runs interleaved with the champion's (served on the
+    baseline node) or, with no champion, with its own re-runs; goodput under the model's SLOs."""
     policy = cfg.model_policy(staged.model, staged.policy)
     slo = {"slo_ttft_ms": policy.slo_ttft_ms, "slo_tpot_ms": policy.slo_tpot_ms}
     cfg = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update=slo)})
-    with tempfile.TemporaryDirectory(prefix="airlock-bench-") as d:
-        points, raws = benchmark.run_sweep(
-            cfg, staged.base_url, cfg.serving.served_model_name, Path(staged.model_dir), Path(d)
-        )
-    return PerformanceResult(points=points, raws=raws)
+    champ = versions.champion(cfg, staged.model)
+    baseline: ServingNode | None = None
+    label = "re-run"
+    try:
+        if champ is not None and champ.digest and champ.digest != staged.digest:
+            baseline = build_node(cfg, cfg.evaluation.baseline)
+            _load_onto(cfg, baseline, staged.model, champ.digest)
+            baseline.start()
+            log.info("baseline node up on champion v%s in %.1fs", champ.version, baseline.wait_healthy())
+            label = f"champion v{champ.version}"
+        with tempfile.TemporaryDirectory(prefix="airlock-bench-") as d:
+            return benchmark.compare(
+                cfg,
+                staged.base_url,
+                baseline.base_url if baseline else None,
+                cfg.serving.served_model_name,
+                Path(staged.model_dir),
+                Path(d),
+                benchmark.allowances(policy.verdict),
+                label,
+            )
+    finally:
+        if baseline is not None:
+            baseline.stop()
 
 
 def record(
@@ -127,6 +154,7 @@ def record(
         "serving.extra_args": " ".join(cfg.serving.extra_args),
         "serving.driver": cfg.evaluation.staging.driver,
         "bench.concurrencies": cfg.benchmark.concurrencies,
+        "bench.baseline": perf.baseline,
         "bench.num_prompts": cfg.benchmark.num_prompts,
         "bench.input_len": cfg.benchmark.input_len,
         "bench.output_len": cfg.benchmark.output_len,
@@ -145,7 +173,7 @@ def record(
     }
     run_id = runs.start_evaluation(cfg, manifest, staged.manifest_uri, staged.suite, params, airflow_run_url)
     runs.log_accuracy(cfg, run_id, acc.scores, acc.raw)
-    runs.log_benchmark(cfg, run_id, perf.points, perf.raws)
+    runs.log_benchmark(cfg, run_id, perf)
     return EvaluationRun(run_id=run_id)
 
 
@@ -165,21 +193,20 @@ def check(
 
 def judge(
     scores: list[TaskScore],
-    points: list[SweepPoint],
+    perf: PerformanceResult | None,
     cfg: VerdictConfig,
-    champion: tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]] | None = None,
+    champion: tuple[list[dict[str, Any]], dict[str, Any]] | None = None,
     champion_label: str = "champion",
 ) -> Verdict:
-    """Pure: the verdict on a candidate's results, against a champion's recorded evidence
-    (its scores, per-sample scores and sweep, as :func:`runs.evidence` returns them) or the floors."""
+    """Pure: the verdict on a candidate's results, against a champion's recorded scores and
+    per-sample scores (as :func:`runs.evidence` returns them) or the floors; performance
+    against the baseline its runs were interleaved with."""
     cand = {s.task: Score(s.value, s.stderr, s.n, s.samples) for s in scores}
-    cand_perf = [Perf(p.concurrency, p.output_throughput, p.ttft_p99_ms, p.failed) for p in points]
     if champion is None:
-        return decide(cand, cand_perf, cfg)
-    summaries, samples, sweep = champion
+        return decide(cand, perf, cfg)
+    summaries, samples = champion
     champ = {s["task"]: Score(s["value"], s["stderr"], s["n"], samples.get(s["task"])) for s in summaries}
-    champ_perf = [Perf(p["concurrency"], p["output_throughput"], p["ttft_p99_ms"], p["failed"]) for p in sweep]
-    return decide(cand, cand_perf, cfg, champ, champ_perf, champion_label)
+    return decide(cand, perf, cfg, champ, champion_label)
 
 
 def measured(acc: AccuracyResult, policy: dict[str, Any]) -> dict[str, Any]:
@@ -207,12 +234,11 @@ def decide_and_report(
     """Compare with the champion, write the report, register the version, set ``challenger`` on pass."""
     manifest = Registry.from_config(cfg).get_manifest(staged.model, staged.digest)
     champ = versions.champion(cfg, manifest.name)
-    evidence, champ_sweep, label = None, None, "floors"
+    evidence, label = None, "floors"
     if champ is not None and champ.digest != manifest.digest and champ.evaluation_run:
-        evidence = runs.evidence(cfg, champ.evaluation_run)
-        champ_sweep, label = evidence[2], f"champion v{champ.version}"
+        evidence, label = runs.evidence(cfg, champ.evaluation_run), f"champion v{champ.version}"
     policy = cfg.model_policy(staged.model, staged.policy)
-    verdict = judge(acc.scores, perf.points, policy.verdict, evidence, label).as_dict()
+    verdict = judge(acc.scores, perf, policy.verdict, evidence, label).as_dict()
     version = versions.register_candidate(cfg, manifest, staged.manifest_uri, run.run_id, verdict)
     catalog.remember(cfg.state_dir, manifest.name, version, manifest.digest, verdict["label"])
     metrics.record(cfg, manifest.name, {"airlock_verdicts": {"pass" if verdict["passed"] else "rejected": 1}})
@@ -224,8 +250,7 @@ def decide_and_report(
             digest=manifest.digest,
             version=version,
             verdict=verdict,
-            candidate_sweep=[p.as_dict() for p in perf.points],
-            champion_sweep=champ_sweep,
+            perf=perf,
             links={"Airflow run": airflow_run_url or "", "manifest": staged.manifest_uri, "MLflow run": mlflow_run},
             measured=measured(acc, policy.model_dump(mode="json")),
         )

@@ -218,9 +218,41 @@ class SweepPoint(Payload):
         return v
 
 
+class FigureRatio(Payload):
+    """One figure at one sweep point: candidate / baseline over interleaved rounds, with its interval."""
+
+    figure: Literal["output_throughput", "request_goodput", "ttft_p50_ms"]
+    ratio: float
+    low: float
+    high: float
+    rounds: int
+    allowed: float  # the change tolerated, as a fraction
+    higher_is_better: bool
+    outcome: Literal["pass", "regression", "undecided"]
+
+
+class PointComparison(Payload):
+    """One concurrency: the rounds run and each figure's ratio. ``figures`` lacks a figure with
+    no round where both sides were above zero (e.g. goodput when no request met the SLOs)."""
+
+    concurrency: int
+    rounds: int
+    figures: list[FigureRatio]
+
+
 class PerformanceResult(Payload):
+    """The candidate's sweep (median per point over rounds), the baseline's, and their comparison.
+
+    ``baseline``: ``champion v<N>`` (served on the baseline node, runs interleaved with the
+    candidate's) or ``re-run`` (no champion: the candidate against its own interleaved re-runs,
+    which shows what this host's noise alone does to the ratio).
+    """
+
     points: list[SweepPoint]
     raws: list[dict[str, Any]]
+    baseline: str = "re-run"
+    baseline_points: list[SweepPoint] = []
+    comparisons: list[PointComparison] = []
 
 
 class EvaluationRun(Payload):

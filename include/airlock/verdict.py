@@ -17,9 +17,13 @@ the stderrs decides: ``p < alpha`` and ``D`` above the tolerance.
 With no champion, each task must reach its absolute floor: by the sequential
 floor design on per-doc scores, else on the mean.
 
-Performance, per sweep point present on both sides: output throughput may drop
-by at most ``max_throughput_drop_pct`` and TTFT p99 may rise by at most
-``max_latency_increase_pct``. The benchmark must have failed no request.
+Performance, per sweep point, from runs interleaved with a baseline (the
+champion on its own node, else the candidate's re-runs: see
+:func:`airlock.benchmark.compare`): output throughput and goodput may drop by
+at most ``max_throughput_drop_pct`` and TTFT p99 may rise by at most
+``max_latency_increase_pct``, judged on the ratio's interval (a regression only
+when the whole interval is beyond); at least ``min_slo_attainment`` of the
+requests meet the model's SLOs; the benchmark failed no request.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 
 from airlock import sequential
 from airlock.config import VerdictConfig
+from airlock.payloads import PerformanceResult
 
 
 @dataclass(frozen=True)
@@ -41,16 +46,6 @@ class Score:
     stderr: float | None = None
     n: int = 0
     samples: dict[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class Perf:
-    """One sweep point's figures the verdict compares."""
-
-    concurrency: int
-    output_throughput: float
-    ttft_p99_ms: float
-    failed: int = 0
 
 
 @dataclass
@@ -168,9 +163,16 @@ def floor_check(task: str, cand: Score, cfg: VerdictConfig, plan: Sequence[int] 
     )
 
 
-def perf_checks(cand: list[Perf], champ: list[Perf] | None, cfg: VerdictConfig) -> list[Check]:
+FIGURE_NAMES = {"output_throughput": "output throughput", "request_goodput": "goodput", "ttft_p50_ms": "median TTFT"}
+
+
+def perf_checks(perf: PerformanceResult, cfg: VerdictConfig) -> list[Check]:
+    """Per sweep point: no failed request; each figure's ratio to the baseline (interleaved runs)
+    is a regression only when its whole interval is beyond the allowance; and at least
+    ``min_slo_attainment`` of the requests meet the model's SLOs (goodput / throughput)."""
     out = []
-    for p in cand:
+    base = {p.concurrency: p for p in perf.baseline_points}
+    for p in perf.points:
         if p.failed:
             out.append(
                 Check(
@@ -180,56 +182,71 @@ def perf_checks(cand: list[Perf], champ: list[Perf] | None, cfg: VerdictConfig) 
                     p.failed,
                 )
             )
-    base = {p.concurrency: p for p in champ or []}
-    for p in cand:
-        b = base.get(p.concurrency)
-        if b is None:
-            continue
-        drop_pct = 100 * (b.output_throughput - p.output_throughput) / b.output_throughput if b.output_throughput else 0
-        ok = drop_pct <= cfg.max_throughput_drop_pct
-        out.append(
-            Check(
-                f"perf/c{p.concurrency}/output_throughput",
-                ok,
-                f"output throughput at concurrency {p.concurrency}: {p.output_throughput:.0f} vs "
-                f"{b.output_throughput:.0f} tok/s ({-drop_pct:+.1f}%, limit -{cfg.max_throughput_drop_pct:.0f}%)",
-                p.output_throughput,
-                b.output_throughput,
-                p.output_throughput - b.output_throughput,
+        if p.request_goodput is not None and p.request_throughput > 0:
+            share = p.request_goodput / p.request_throughput
+            out.append(
+                Check(
+                    f"perf/c{p.concurrency}/slo_attainment",
+                    share >= cfg.min_slo_attainment,
+                    f"requests within the SLOs at concurrency {p.concurrency}: {share:.0%} "
+                    f"({'>=' if share >= cfg.min_slo_attainment else '<'} {cfg.min_slo_attainment:.0%}; goodput "
+                    f"{p.request_goodput:.2f} of {p.request_throughput:.2f} req/s)",
+                    share,
+                    cfg.min_slo_attainment,
+                    share - cfg.min_slo_attainment,
+                )
             )
-        )
-        rise_pct = 100 * (p.ttft_p99_ms - b.ttft_p99_ms) / b.ttft_p99_ms if b.ttft_p99_ms else 0
-        ok = rise_pct <= cfg.max_latency_increase_pct
-        out.append(
-            Check(
-                f"perf/c{p.concurrency}/ttft_p99",
-                ok,
-                f"TTFT p99 at concurrency {p.concurrency}: {p.ttft_p99_ms:.1f} vs {b.ttft_p99_ms:.1f} ms "
-                f"({rise_pct:+.1f}%, limit +{cfg.max_latency_increase_pct:.0f}%)",
-                p.ttft_p99_ms,
-                b.ttft_p99_ms,
-                p.ttft_p99_ms - b.ttft_p99_ms,
+    for comp in perf.comparisons:
+        for f in comp.figures:
+            name = FIGURE_NAMES[f.figure]
+            limit = f"{'-' if f.higher_is_better else '+'}{f.allowed:.0%}"
+            what = {"pass": "within the allowance", "undecided": "not shown beyond the allowance"}.get(
+                f.outcome, "beyond the allowance — regression"
             )
-        )
+            out.append(
+                Check(
+                    f"perf/c{comp.concurrency}/{f.figure.removesuffix('_ms')}",
+                    f.outcome != "regression",
+                    f"{name} at concurrency {comp.concurrency}: {f.ratio:.2f}x {perf.baseline} "
+                    f"(90% CI [{f.low:.2f}, {f.high:.2f}] over {f.rounds} interleaved rounds, allowed {limit}); {what}",
+                    f.ratio,
+                    1.0,
+                    f.ratio - 1,
+                    f.low,
+                    f.high,
+                )
+            )
+        b, p = base.get(comp.concurrency), next(x for x in perf.points if x.concurrency == comp.concurrency)
+        if "request_goodput" not in {f.figure for f in comp.figures} and b and (b.request_goodput or 0) > 0:
+            out.append(  # no round had both sides within the SLOs: the candidate had none
+                Check(
+                    f"perf/c{comp.concurrency}/request_goodput",
+                    False,
+                    f"goodput at concurrency {comp.concurrency}: {p.request_goodput or 0:.2f} vs "
+                    f"{b.request_goodput:.2f} req/s for {perf.baseline}; no request met the SLOs — regression",
+                    p.request_goodput or 0.0,
+                    b.request_goodput,
+                )
+            )
     return out
 
 
 def decide(
     candidate: dict[str, Score],
-    perf: list[Perf],
+    perf: PerformanceResult | None,
     cfg: VerdictConfig,
     champion: dict[str, Score] | None = None,
-    champion_perf: list[Perf] | None = None,
     champion_label: str = "champion",
     plan: Sequence[int] | None = None,
 ) -> Verdict:
-    """Judge ``candidate`` (task -> Score) and its sweep against the champion;
-    ``plan``: the look sizes the evaluation used (default: :func:`default_plan`)."""
+    """Judge ``candidate`` (task -> Score) against the champion's scores (or the floors), and its
+    performance against the baseline it was interleaved with; ``plan``: the look sizes the
+    evaluation used (default: :func:`default_plan`)."""
     checks: list[Check] = []
     for task, score in sorted(candidate.items()):
         if champion and task in champion:
             checks.append(accuracy_check(task, score, champion[task], cfg, plan))
         else:
             checks.append(floor_check(task, score, cfg, plan))
-    checks += perf_checks(perf, champion_perf if champion else None, cfg)
+    checks += perf_checks(perf, cfg) if perf else []
     return Verdict(all(c.passed for c in checks), champion_label if champion else "floors", checks)

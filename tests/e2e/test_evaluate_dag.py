@@ -3,12 +3,15 @@ vLLM's benchmark, Great Expectations, MLflow and SeaweedFS, all real."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from airlock.dispatch import candidate_run_id
+from airlock.gate import build_node
 from airlock.intake import ingest_local
 from airlock.registry import blob_key
 
@@ -59,7 +62,10 @@ def test_good_candidate_passes_on_floors_then_regressed_is_rejected(airflow, con
     artifacts = {a.path for a in mlflow.list_artifacts(run.info.run_id, "report")}
     assert {"report/report.html", "report/sweep.png"} <= artifacts
     raw = {a.path for a in mlflow.list_artifacts(run.info.run_id, "raw")}
-    assert {"raw/lm_eval_results.json", "raw/gx_validation.json", "raw/vllm_bench_c1.json"} <= raw
+    assert {"raw/lm_eval_results.json", "raw/gx_validation.json", "raw/vllm_bench_c1_r1_candidate.json"} <= raw
+    assert run.data.params["bench.baseline"] == "re-run"  # no champion: the candidate against its own re-runs
+    ratios = mlflow.get_metric_history(run.info.run_id, "bench/output_throughput_ratio")
+    assert sorted(m.step for m in ratios) == [1, 8] and all(m.value > 0 for m in ratios)
 
     # promotion would move the champion; do it by hand here (model_promote owns it)
     mlflow.set_registered_model_alias(MODEL, "champion", mv.version)
@@ -69,6 +75,11 @@ def test_good_candidate_passes_on_floors_then_regressed_is_rejected(airflow, con
     rej = mlflow.search_model_versions(f"name = '{MODEL}' and tags.`airlock.digest` = '{regressed.digest}'")[0]
     assert rej.tags["airlock.verdict"] == "rejected"
     assert "airlock_arith_gen: 0.180 vs champion 1.000" in rej.tags["airlock.verdict_reasons"]
+    rej_run = mlflow.get_run(rej.tags["airlock.evaluation_run"])
+    assert rej_run.data.params["bench.baseline"] == f"champion v{mv.version}"  # served on the baseline node
+    perf = json.loads(Path(mlflow.download_artifacts(rej_run.info.run_id, "performance.json")).read_text())
+    assert [c["concurrency"] for c in perf["comparisons"]] == [1, 8] and perf["baseline_points"]
+    assert not build_node(config, config.evaluation.baseline).running()
     assert mlflow.get_model_version_by_alias(MODEL, "champion").version == mv.version
     assert mlflow.get_model_version_by_alias(MODEL, "challenger").version == mv.version
 

@@ -108,5 +108,10 @@ def test_real_instruct_model_passes_is_promoted_and_a_degraded_copy_is_rejected(
     assert rej.tags["airlock.verdict"] == "rejected"
     reasons = rej.tags["airlock.verdict_reasons"]
     assert "regression" in reasons and any(t in reasons for t in ("arc_easy", "hellaswag", "gsm8k_cot_llama"))
+    rej_run = mlflow.get_run(rej.tags["airlock.evaluation_run"])
+    assert rej_run.data.params["bench.baseline"] == f"champion v{mv.version}"  # interleaved with the champion
+    ratios = {m.step: m.value for m in mlflow.get_metric_history(rej_run.info.run_id, "bench/output_throughput_ratio")}
+    print(f"degraded / champion output throughput per concurrency: {ratios}")
+    assert sorted(ratios) == config.benchmark.concurrencies
     assert versions.champion(config, MODEL).digest == digest
     assert set(fleet.versions().values()) == {digest}

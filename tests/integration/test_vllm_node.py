@@ -41,29 +41,44 @@ def test_node_reports_the_version_it_serves(vllm_node, good_version):
     assert vllm_node.healthy()
 
 
-def test_repeated_sweep_point_records_the_median_and_every_run(vllm_node, config, factory, mlflow_url, workdir):
-    """``benchmark.repeats``: vLLM's benchmark runs N times per point; the
-    median is what the verdict sees, and every run's summary reaches MLflow."""
+def test_interleaved_rounds_record_medians_ratios_and_every_run(vllm_node, config, factory, mlflow_url, workdir):
+    """The benchmark process is started once for all runs; with no champion the candidate's
+    runs alternate with its own re-runs; medians, ratio intervals and every run's summary
+    (never a generated text) reach MLflow; a node that is gone fails with a clear error."""
     from mlflow import MlflowClient
 
     from airlock import benchmark
     from airlock.config import BenchmarkConfig
+    from airlock.errors import NodeUnavailable
     from airlock.tracking import runs
 
     cfg = config.model_copy(
-        update={"benchmark": BenchmarkConfig(concurrencies=[2], num_prompts=8, input_len=16, output_len=8, repeats=3)}
+        update={
+            "benchmark": BenchmarkConfig(concurrencies=[2], num_prompts=8, input_len=16, output_len=8, max_rounds=3)
+        }
     )
-    points, raws = benchmark.run_sweep(
-        cfg, vllm_node.base_url, cfg.serving.served_model_name, factory("good"), workdir / "bench-repeats"
-    )
-    assert len(points) == 1 and len(raws) == 3
-    tps = sorted(r["output_throughput"] for r in raws)
-    assert points[0].output_throughput == tps[1] and points[0].completed == 24
-    assert all("generated_texts" not in r for r in raws)  # no model output is kept
+    allowed = benchmark.allowances(cfg.verdict)
+    url, model = vllm_node.base_url, cfg.serving.served_model_name
+    perf = benchmark.compare(cfg, url, None, model, factory("good"), workdir / "bench-rounds", allowed)
+    assert perf.baseline == "re-run" and len(perf.raws) == 6
+    assert [(r["airlock_round"], r["airlock_side"]) for r in perf.raws] == [
+        (1, "candidate"), (1, "baseline"), (2, "baseline"), (2, "candidate"), (3, "candidate"), (3, "baseline"),
+    ]  # fmt: skip
+    cand = sorted(r["output_throughput"] for r in perf.raws if r["airlock_side"] == "candidate")
+    assert perf.points[0].output_throughput == cand[1] and perf.points[0].completed == 24
+    (comp,) = perf.comparisons
+    assert comp.rounds == 3 and {f.figure for f in comp.figures} == {f for f, _ in benchmark.FIGURES}
+    assert all(f.low <= f.ratio <= f.high for f in comp.figures)
+    assert all("generated_texts" not in r for r in perf.raws)  # no model output is kept
 
     c = MlflowClient(mlflow_url)
-    run = c.create_run(runs.ensure_experiment(c, "bench-repeats"))
-    runs.log_benchmark(cfg, run.info.run_id, points, raws)
+    run = c.create_run(runs.ensure_experiment(c, "bench-rounds"))
+    runs.log_benchmark(cfg, run.info.run_id, perf)
     names = {a.path for a in c.list_artifacts(run.info.run_id, "raw")}
-    assert names == {f"raw/vllm_bench_c2_r{i}.json" for i in (1, 2, 3)}
-    assert c.get_run(run.info.run_id).data.metrics["bench/output_throughput"] == tps[1]
+    assert names == {f"raw/vllm_bench_c2_r{r}_{side}.json" for r in (1, 2, 3) for side in ("candidate", "baseline")}
+    metrics = c.get_run(run.info.run_id).data.metrics
+    assert metrics["bench/output_throughput"] == cand[1] and metrics["bench/rounds"] == 3
+    assert 0 < metrics["bench/output_throughput_ratio_low"] <= metrics["bench/output_throughput_ratio_high"]
+
+    with pytest.raises(NodeUnavailable, match="benchmark at concurrency 2: no request completed .8 failed. against"):
+        benchmark.compare(cfg, "http://127.0.0.1:9", None, model, factory("good"), workdir / "bench-gone", allowed)

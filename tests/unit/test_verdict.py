@@ -2,7 +2,8 @@ import pytest
 
 from airlock import sequential as sq
 from airlock.config import VerdictConfig
-from airlock.verdict import Perf, Score, decide
+from airlock.verdict import Score, decide
+from tests.unit.test_benchmark import perf_result
 
 CFG = VerdictConfig()
 
@@ -16,7 +17,7 @@ def _score(correct: int, n: int = 50) -> Score:
     return Score(p, (p * (1 - p) / (n - 1)) ** 0.5, n, _samples(correct, n))
 
 
-PERF = [Perf(1, 300.0, 20.0), Perf(16, 2000.0, 80.0)]
+PERF = perf_result({1: [300.0] * 3, 16: [2000.0] * 3})
 
 
 def test_no_champion_uses_floors():
@@ -27,33 +28,58 @@ def test_no_champion_uses_floors():
 
 
 def test_regressed_candidate_rejected_with_an_accuracy_reason():
-    v = decide(
-        {"gen": _score(9), "mc": _score(28)}, PERF, CFG, {"gen": _score(50), "mc": _score(50)}, PERF, "champion v1"
-    )
+    v = decide({"gen": _score(9), "mc": _score(28)}, PERF, CFG, {"gen": _score(50), "mc": _score(50)}, "champion v1")
     assert not v.passed and v.against == "champion v1"
     assert any("gen: 0.180 vs champion 1.000" in r and "regression" in r for r in v.reasons)
 
 
 def test_equal_candidate_passes_and_small_drop_is_tolerated():
-    v = decide({"gen": _score(48)}, PERF, CFG, {"gen": _score(49)}, PERF)
+    v = decide({"gen": _score(48)}, PERF, CFG, {"gen": _score(49)})
     assert v.passed and v.reasons == ["every check passed against champion"]
 
 
 def test_large_but_noisy_drop_needs_significance():
     champ = Score(0.8, 0.2, 5)
     cand = Score(0.6, 0.2, 5)  # drop 0.2 > tolerance, but se ~0.28
-    v = decide({"t": cand}, [], CFG, {"t": champ}, [])
+    v = decide({"t": cand}, None, CFG, {"t": champ})
     assert v.passed and "not significant" in v.checks[0].detail
 
 
 def test_throughput_and_latency_regressions_and_failed_requests():
-    slow = [Perf(1, 150.0, 20.0), Perf(16, 2000.0, 200.0, failed=3)]
-    v = decide({"gen": _score(50)}, slow, CFG, {"gen": _score(50)}, PERF)
+    # c1: half the throughput in every round (a regression); c16: TTFT 2.5x, and 3 failed requests
+    slow = perf_result(
+        {1: [150.0, 152.0, 149.0], 16: [2000.0, 2010.0, 1990.0]},
+        {1: [300.0, 301.0, 299.0], 16: [2000.0, 2000.0, 2000.0]},
+        ttft={16: ([200.0, 210.0, 190.0], [80.0, 81.0, 79.0])},
+        failed={16: 1},  # one per round
+    )
+    v = decide({"gen": _score(50)}, slow, CFG, {"gen": _score(50)})
     text = "\n".join(v.reasons)
     assert not v.passed
-    assert "output throughput at concurrency 1: 150 vs 300 tok/s (-50.0%" in text
-    assert "TTFT p99 at concurrency 16: 200.0 vs 80.0 ms" in text
+    assert "output throughput at concurrency 1: 0.50x champion v1 (90% CI [0.50, 0.51] over 3" in text
+    assert "median TTFT at concurrency 16: 2.50x champion v1" in text
     assert "3 failed requests" in text
+    assert len(v.reasons) == 4  # throughput and goodput at c1, TTFT and failures at c16; nothing else
+
+
+def test_a_noisy_drop_is_not_a_regression_and_slo_attainment_is_required():
+    noisy = perf_result({1: [50.0, 160.0, 60.0]}, {1: [100.0, 100.0, 100.0]})
+    v = decide({"gen": _score(50)}, noisy, CFG)
+    assert v.passed, v.reasons
+    tput = next(c for c in v.checks if c.name == "perf/c1/output_throughput")
+    assert "not shown beyond the allowance" in tput.detail and tput.ci_low < 0.7 < tput.ci_high
+    late = perf_result({1: [300.0] * 3}, goodput_share=0.5)  # half the requests miss the SLOs
+    (reason,) = decide({"gen": _score(50)}, late, CFG).reasons
+    assert reason.startswith("requests within the SLOs at concurrency 1: 50% (< 90%")
+
+
+def test_no_request_within_the_slos_is_a_goodput_regression():
+    late = perf_result({1: [300.0] * 3}, {1: [300.0] * 3}, goodput_share=0.0, base_goodput_share=1.0)
+    v = decide({"gen": _score(50)}, late, CFG)
+    assert v.reasons == [
+        "requests within the SLOs at concurrency 1: 0% (< 90%; goodput 0.00 of 30.00 req/s)",
+        "goodput at concurrency 1: 0.00 vs 30.00 req/s for champion v1; no request met the SLOs — regression",
+    ]
 
 
 def test_serialisable():

@@ -8,7 +8,8 @@ import math
 from airlock import report
 from airlock.config import VerdictConfig
 from airlock.gate import judge, measured
-from airlock.payloads import AccuracyResult, SweepPoint, TaskScore
+from airlock.payloads import AccuracyResult, TaskScore
+from tests.unit.test_benchmark import perf_result
 
 
 def _score(task: str, correct: int, n: int = 50) -> TaskScore:
@@ -23,50 +24,26 @@ def _score(task: str, correct: int, n: int = 50) -> TaskScore:
     )
 
 
-def _point(c: int, tput: float, ttft: float) -> SweepPoint:
-    nan = math.nan
-    return SweepPoint(
-        concurrency=c,
-        completed=50,
-        failed=0,
-        request_throughput=tput / 32,
-        output_throughput=tput,
-        request_goodput=None,
-        ttft_mean_ms=ttft,
-        ttft_p50_ms=ttft,
-        ttft_p99_ms=ttft,
-        tpot_mean_ms=nan,
-        tpot_p50_ms=nan,
-        tpot_p99_ms=nan,
-        itl_mean_ms=nan,
-        itl_p50_ms=nan,
-        itl_p99_ms=nan,
-        e2el_mean_ms=nan,
-        e2el_p50_ms=nan,
-        e2el_p99_ms=nan,
-        num_prompts=50,
-    )
-
-
-def _evidence(scores: list[TaskScore], points: list[SweepPoint]):
+def _evidence(scores: list[TaskScore]):
     """What tracking.runs.evidence reads back from a champion's run."""
-    return [s.summary() for s in scores], {s.task: s.samples for s in scores}, [p.as_dict() for p in points]
+    return [s.summary() for s in scores], {s.task: s.samples for s in scores}
 
 
-CHAMP = _evidence([_score("gen", 50), _score("mc", 48)], [_point(1, 300, 20), _point(16, 2000, 80)])
+CHAMP = _evidence([_score("gen", 50), _score("mc", 48)])
+STEADY = perf_result({1: [300.0, 290.0, 310.0], 16: [2000.0, 1900.0, 2100.0]})
 
 
 def test_with_no_champion_the_floors_decide():
-    v = judge([_score("gen", 50), _score("mc", 40)], [_point(1, 300, 20)], VerdictConfig())
+    v = judge([_score("gen", 50), _score("mc", 40)], STEADY, VerdictConfig())
     assert v.passed and v.against == "floors" and v.reasons == ["every check passed against floors"]
-    v = judge([_score("gen", 9)], [_point(1, 300, 20)], VerdictConfig())
+    v = judge([_score("gen", 9)], STEADY, VerdictConfig())
     (reason,) = v.reasons
     assert not v.passed and reason.startswith("gen: 0.180 < floor 0.500 (no champion)")
 
 
 def test_a_regression_against_the_champion_is_named_with_its_evidence():
     cand = [_score("gen", 9), _score("mc", 47)]
-    v = judge(cand, [_point(1, 290, 21), _point(16, 1900, 85)], VerdictConfig(), CHAMP, "champion v3")
+    v = judge(cand, STEADY, VerdictConfig(), CHAMP, "champion v3")
     assert not v.passed and v.against == "champion v3"
     (reason,) = v.reasons
     assert reason.startswith("gen: 0.180 vs champion 1.000 (delta -0.820") and "sequential paired test" in reason
@@ -77,23 +54,30 @@ def test_a_regression_against_the_champion_is_named_with_its_evidence():
 
 def test_a_throughput_collapse_is_a_performance_reason():
     cand = [_score("gen", 50), _score("mc", 48)]
-    v = judge(cand, [_point(1, 100, 20), _point(16, 2000, 80)], VerdictConfig(), CHAMP, "champion v3")
+    slow = perf_result({1: [100.0, 101.0, 99.0]}, {1: [300.0, 310.0, 290.0]})
+    v = judge(cand, slow, VerdictConfig(), CHAMP, "champion v3")
     assert not v.passed
-    assert v.reasons == ["output throughput at concurrency 1: 100 vs 300 tok/s (-66.7%, limit -30%)"]
+    assert [r.split(" (")[0] for r in v.reasons] == [
+        "output throughput at concurrency 1: 0.33x champion v1",
+        "goodput at concurrency 1: 0.33x champion v1",
+    ]
 
 
 def test_the_report_shows_the_verdict_its_reasons_and_every_check(tmp_path):
     cand = [_score("gen", 9), _score("mc", 47)]
-    points = [_point(1, 290, 21), _point(16, 1900, 85)]
-    verdict = judge(cand, points, VerdictConfig(), CHAMP, "champion v3").as_dict()
+    perf = perf_result(
+        {1: [290.0, 300.0, 280.0], 16: [1900.0, 1950.0, 1850.0]},
+        {1: [300.0, 300.0, 300.0], 16: [2000.0, 2000.0, 2000.0]},
+        ttft={16: ([170.0, 175.0, 165.0], [80.0, 80.0, 80.0])},
+    )
+    verdict = judge(cand, perf, VerdictConfig(), CHAMP, "champion v3").as_dict()
     html_path, png_path = report.write(
         tmp_path,
         model="tiny",
         digest="d" * 64,
         version="4",
         verdict=verdict,
-        candidate_sweep=[p.as_dict() for p in points],
-        champion_sweep=CHAMP[2],
+        perf=perf,
         links={"Airflow run": "http://af/run", "MLflow run": "http://ml/run"},
         measured=measured(
             AccuracyResult(
@@ -113,6 +97,8 @@ def test_the_report_shows_the_verdict_its_reasons_and_every_check(tmp_path):
     assert "<td>mc</td><td>acc,none</td><td>50</td><td>completions</td>" in page
     assert "<b>FAIL</b> against champion v3" in page
     assert "gen: 0.180 vs champion 1.000" in page
-    assert page.count("<tr class=bad>") == 1 and "accuracy/mc" in page and "perf/c16/ttft_p99" in page
+    assert page.count("<tr class=bad>") == 2 and "accuracy/mc" in page and "<td>perf/c16/ttft_p50</td>" in page
+    assert "median TTFT at concurrency 16: 2.12x champion v1" in page and "Against <b>champion v1</b>" in page
+    assert "<td>perf/c1/slo_attainment</td>" in page
     assert "href='http://af/run'" in page and "data:image/png;base64," in page
     assert png_path.read_bytes().startswith(b"\x89PNG")

@@ -18,7 +18,7 @@ from airlock.tracking.names import GATE_EVALUATE, GATE_INTAKE, Tag, experiment_n
 if TYPE_CHECKING:
     from airlock.config import AirlockConfig
     from airlock.manifest import Manifest
-    from airlock.payloads import SweepPoint, TaskScore
+    from airlock.payloads import PerformanceResult, TaskScore
 
 
 def ensure_experiment(c: Any, model: str) -> str:
@@ -141,23 +141,29 @@ def log_accuracy(cfg: AirlockConfig, run_id: str, scores: list[TaskScore], raw: 
         log_json(c, run_id, "scores.json", [s.summary() for s in scores])
 
 
-def log_benchmark(cfg: AirlockConfig, run_id: str, points: list[SweepPoint], raws: list[dict[str, Any]]) -> None:
-    """Sweep metrics (step = concurrency), the medians, and every run's raw summary."""
+def log_benchmark(cfg: AirlockConfig, run_id: str, perf: PerformanceResult) -> None:
+    """The candidate's sweep (step = concurrency; medians over rounds), each figure's ratio to the
+    baseline with its interval, the baseline's sweep, and every run's raw summary."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     metrics = []
-    for p in points:
+    for p in perf.points:
         for k, v in p.as_dict().items():
             if k != "concurrency" and isinstance(v, (int, float)) and v == v:  # skip None and NaN
                 metrics.append(Metric(f"bench/{k}", float(v), now, p.concurrency))
-    repeated = len(raws) > len({r["airlock_concurrency"] for r in raws})
+    for comp in perf.comparisons:
+        for f in comp.figures:
+            for what, v in (("ratio", f.ratio), ("ratio_low", f.low), ("ratio_high", f.high)):
+                metrics.append(Metric(f"bench/{f.figure}_{what}", v, now, comp.concurrency))
+        metrics.append(Metric("bench/rounds", comp.rounds, now, comp.concurrency))
     with mlflow_errors(f"logging the benchmark to run {run_id}"):
         c = client(cfg)
         c.log_batch(run_id, metrics=metrics)
-        log_json(c, run_id, "sweep.json", [p.as_dict() for p in points])
-        for raw in raws:  # every run of every point; sweep.json holds their medians
-            name = f"vllm_bench_c{raw['airlock_concurrency']}" + (f"_r{raw['airlock_repeat']}" if repeated else "")
+        log_json(c, run_id, "sweep.json", [p.as_dict() for p in perf.points])
+        log_json(c, run_id, "performance.json", perf.model_dump(mode="json", exclude={"raws", "points"}))
+        for raw in perf.raws:  # every run of every point and side; the sweeps hold their medians
+            name = f"vllm_bench_c{raw['airlock_concurrency']}_r{raw['airlock_round']}_{raw['airlock_side']}"
             log_json(c, run_id, f"{name}.json", raw, "raw")
 
 
@@ -202,10 +208,7 @@ def load_run_json(cfg: AirlockConfig, run_id: str, path: str) -> Any:
         return json.loads(Path(local).read_text())
 
 
-def evidence(cfg: AirlockConfig, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
-    """A finished evaluation's scores, per-sample scores and sweep: what a champion is compared on."""
-    return (
-        load_run_json(cfg, run_id, "scores.json"),
-        load_run_json(cfg, run_id, "raw/sample_scores.json"),
-        load_run_json(cfg, run_id, "sweep.json"),
-    )
+def evidence(cfg: AirlockConfig, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A finished evaluation's scores and per-sample scores: what a champion's accuracy is compared on
+    (its performance is measured again, interleaved with the candidate's)."""
+    return load_run_json(cfg, run_id, "scores.json"), load_run_json(cfg, run_id, "raw/sample_scores.json")
