@@ -6,9 +6,9 @@ pipeline's own run (a run of :class:`airlock.benchmark.Session`, the one benchma
 ``model_evaluate`` keeps for all its runs, reduced with :func:`airlock.benchmark.median_point`,
 what it records) and two series of vLLM's serve benchmark called by hand, one process per run,
 with the same settings (A and B). Every run has its own seed, as in the pipeline (no run hits a
-prefix another left in the cache). Interleaving (pipeline, A, B, pipeline, ...) lets slow drift
-of a shared host hit all three alike. It prints, per concurrency and figure (output throughput,
-TTFT mean):
+prefix another left in the cache). Interleaving, each kind first in turn (pipeline A B, A B
+pipeline, B pipeline A, ...), lets slow drift of a shared host hit all three alike. It prints,
+per concurrency and figure (output throughput, TTFT mean):
 
 * the **error**: recorded / hand-run A, as a deviation from 1;
 * the **spread**: hand-run A / hand-run B, the host's own run-to-run noise on identical runs.
@@ -90,16 +90,20 @@ def main() -> None:
                 pipeline, hand = [], {"A": [], "B": []}
                 with benchmark.Session(cfg, model, d) as session:
                     for i in range(n):
-                        pipeline.append(session.run(node.base_url, served, c, f"-pipeline{i}", seed=3 * i)[0])
-                        for k, side in enumerate("AB", start=1):
-                            name = f"hand-{side}-{i}.json"
+                        kinds = ["pipeline", "A", "B"]
+                        for k, kind in enumerate(kinds[i % 3 :] + kinds[: i % 3]):  # each kind first in turn
+                            seed = 3 * i + k
+                            if kind == "pipeline":
+                                pipeline.append(session.run(node.base_url, served, c, f"-pipeline{i}", seed)[0])
+                                continue
+                            name = f"hand-{kind}-{i}.json"
                             argv = [
                                 str(cfg.path(cfg.serving.python)),
                                 str(benchmark.SHIM),
-                                *benchmark.bench_args(cfg, node.base_url, served, model, c, d, name, seed=3 * i + k),
+                                *benchmark.bench_args(cfg, node.base_url, served, model, c, d, name, seed=seed),
                             ]
                             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                            hand[side].append(json.loads((d / name).read_text()))
+                            hand[kind].append(json.loads((d / name).read_text()))
                 rec = benchmark.median_point(pipeline)
                 for ours, theirs in FIGURES:
                     a = statistics.median(r[theirs] for r in hand["A"])
