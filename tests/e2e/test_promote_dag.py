@@ -3,6 +3,8 @@ nodes behind HAProxy, under steady client load."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from airlock.intake import ingest_local
@@ -41,6 +43,11 @@ def test_rejected_approval_leaves_fleet_and_champion_untouched(airflow, fleet, c
     airflow.wait_dag("model_promote")
     run_id = airflow.trigger("model_promote", {"model": MODEL, "digest": digest, "require_approval": True})
     airflow.wait_task_state("model_promote", run_id, "approve", {"deferred", "awaiting_input"}, timeout=600)
+    # Airflow 3.3 race, seen in CI: an answer within ~0.4 s of the pause re-queues the task before the
+    # scheduler has taken the paused workload's "finished" event, which it then reads as a queued task
+    # reported done and fails it ("finished with state success, but ... state attribute is queued").
+    # A person answers seconds later; wait a few scheduler loops as they would.
+    time.sleep(5)
     before = fleet.versions()
     airflow.answer_approval("model_promote", run_id, "approve", approve=False)
     airflow.wait_run("model_promote", run_id, timeout=120)
