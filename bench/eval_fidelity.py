@@ -23,11 +23,9 @@ Run: ``.venv/bin/python bench/eval_fidelity.py [--pin] [--model tiny] [--rounds 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -96,14 +94,8 @@ def main() -> None:
                             if kind == "pipeline":
                                 pipeline.append(session.run(node.base_url, served, c, f"-pipeline{i}", seed)[0])
                                 continue
-                            name = f"hand-{kind}-{i}.json"
-                            argv = [
-                                str(cfg.path(cfg.serving.python)),
-                                str(benchmark.SHIM),
-                                *benchmark.bench_args(cfg, node.base_url, served, model, c, d, name, seed=seed),
-                            ]
-                            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                            hand[kind].append(json.loads((d / name).read_text()))
+                            _, raw = benchmark.run_point(cfg, node.base_url, served, model, c, d, f"-{kind}{i}", seed)
+                            hand[kind].append(raw)
                 rec = benchmark.median_point(pipeline)
                 for ours, theirs in FIGURES:
                     a = statistics.median(r[theirs] for r in hand["A"])

@@ -176,15 +176,17 @@ def run_point(
     concurrency: int,
     work_dir: Path,
     tag: str = "",
+    seed: int = 0,
 ) -> tuple[SweepPoint, dict[str, Any]]:
-    """One run at one sweep point in its own process (as a hand-run of ``vllm bench serve``)."""
+    """One run at one sweep point in its own process, as a user's hand-run of ``vllm bench serve``
+    (``bench/eval_fidelity.py`` holds the pipeline's :class:`Session` runs against it)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     fname = f"bench-c{concurrency}{tag}.json"
     log = work_dir / f"bench-c{concurrency}{tag}.log"
     argv = [
         str(cfg.path(cfg.serving.python)),
         str(SHIM),
-        *bench_args(cfg, base_url, served_model, tokenizer_dir, concurrency, work_dir, fname),
+        *bench_args(cfg, base_url, served_model, tokenizer_dir, concurrency, work_dir, fname, seed),
     ]
     with log.open("wb") as fh:
         try:

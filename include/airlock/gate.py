@@ -106,17 +106,23 @@ def accuracy(cfg: AirlockConfig, staged: StagedCandidate) -> AccuracyResult:
     return AccuracyResult(scores=scores, raw=raw)
 
 
+def rival(cfg: AirlockConfig, model: str, digest: str) -> versions.VersionInfo | None:
+    """The champion a version is judged against: none when the version is the champion itself."""
+    champ = versions.champion(cfg, model)
+    return champ if champ is not None and champ.digest and champ.digest != digest else None
+
+
 def performance(cfg: AirlockConfig, staged: StagedCandidate) -> PerformanceResult:
     """vLLM's serve benchmark, the candidate's runs interleaved with the champion's (served on the
     baseline node) or, with no champion, with its own re-runs; goodput under the model's SLOs."""
     policy = cfg.model_policy(staged.model, staged.policy)
     slo = {"slo_ttft_ms": policy.slo_ttft_ms, "slo_tpot_ms": policy.slo_tpot_ms}
     cfg = cfg.model_copy(update={"benchmark": cfg.benchmark.model_copy(update=slo)})
-    champ = versions.champion(cfg, staged.model)
+    champ = rival(cfg, staged.model, staged.digest)
     baseline: ServingNode | None = None
     label = "re-run"
     try:
-        if champ is not None and champ.digest and champ.digest != staged.digest:
+        if champ is not None and champ.digest:
             baseline = build_node(cfg, cfg.evaluation.baseline)
             _load_onto(cfg, baseline, staged.model, champ.digest)
             baseline.start()
@@ -233,9 +239,9 @@ def decide_and_report(
 ) -> VerdictEvent:
     """Compare with the champion, write the report, register the version, set ``challenger`` on pass."""
     manifest = Registry.from_config(cfg).get_manifest(staged.model, staged.digest)
-    champ = versions.champion(cfg, manifest.name)
+    champ = rival(cfg, manifest.name, manifest.digest)
     evidence, label = None, "floors"
-    if champ is not None and champ.digest != manifest.digest and champ.evaluation_run:
+    if champ is not None and champ.evaluation_run:
         evidence, label = runs.evidence(cfg, champ.evaluation_run), f"champion v{champ.version}"
     policy = cfg.model_policy(staged.model, staged.policy)
     verdict = judge(acc.scores, perf, policy.verdict, evidence, label).as_dict()

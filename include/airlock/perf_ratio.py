@@ -76,11 +76,3 @@ def ratio_interval(candidate: Sequence[float], baseline: Sequence[float], alpha:
         return RatioInterval(math.exp(mean), 0.0, math.inf, len(logs))
     half = t_quantile(1 - alpha, len(logs) - 1) * stdev(logs) / math.sqrt(len(logs))
     return RatioInterval(math.exp(mean), math.exp(mean - half), math.exp(mean + half), len(logs))
-
-
-def decided(candidate: Sequence[float], baseline: Sequence[float], allowed: float, higher_is_better: bool,
-            alpha: float = 0.05) -> bool:  # fmt: skip
-    """Whether a sweep point may stop: enough rounds, and the interval is on one side of the bound."""
-    if len(candidate) < MIN_ROUNDS:
-        return False
-    return ratio_interval(candidate, baseline, alpha).outcome(allowed, higher_is_better) != "undecided"
